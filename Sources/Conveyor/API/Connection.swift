@@ -1,0 +1,148 @@
+import Logging
+import Synchronization
+
+/// An application's connection to a ``Broker``: the factory of sessions and the switch that starts
+/// and stops delivery.
+///
+/// A new connection is stopped: consumers receive nothing until ``start()``, so that an application
+/// can set everything up first. Closing the connection closes its sessions and deletes its temporary
+/// destinations.
+public final class Connection: Sendable {
+    /// The client identifier, used to name durable subscriptions; `nil` when anonymous.
+    public let clientID: String?
+    /// The broker this connection talks to.
+    public let broker: Broker
+    let id: UInt64
+
+    private let started = Atomic<Bool>(false)
+    private let state = Mutex(State())
+
+    private struct State {
+        var isClosed = false
+        var sessions: [Session] = []
+        var exceptionListener: (@Sendable (ConveyorError) -> Void)?
+    }
+
+    init(broker: Broker, clientID: String?) throws(ConveyorError) {
+        if let clientID {
+            if clientID.isEmpty || clientID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                throw ConveyorError(.invalidClientID, "the client ID '\(clientID.debugDescription)' must be non-empty text without control characters")
+            }
+        }
+        self.broker = broker
+        self.clientID = clientID
+        self.id = broker.makeConnectionID()
+        try broker.register(self)
+    }
+
+    var publisher: Publisher { Publisher(connectionID: id, clientID: clientID) }
+
+    /// Whether delivery is running.
+    public var isStarted: Bool { started.load(ordering: .acquiring) }
+
+    /// Whether the connection has been closed.
+    public var isClosed: Bool { state.withLock { $0.isClosed } }
+
+    /// Starts (or resumes) delivery to the consumers of every session. Starting twice does nothing.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the connection is closed.
+    public func start() throws(ConveyorError) {
+        let sessions = try openSessions()
+        started.store(true, ordering: .releasing)
+        for session in sessions { session.connectionStarted() }
+    }
+
+    /// Pauses delivery: receives wait and listeners are not called until ``start()``. Messages stay
+    /// where they are. A listener already running finishes its current message.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the connection is closed.
+    public func stop() throws(ConveyorError) {
+        _ = try openSessions()
+        started.store(false, ordering: .releasing)
+    }
+
+    /// Closes every session (rolling back open transactions and returning unacknowledged messages),
+    /// deletes temporary destinations and releases the client ID. Closing twice does nothing.
+    public func close() {
+        let sessions = state.withLock { state -> [Session]? in
+            guard !state.isClosed else { return nil }
+            state.isClosed = true
+            return state.sessions
+        }
+        guard let sessions else { return }
+        started.store(false, ordering: .releasing)
+        for session in sessions { session.close() }
+        broker.unregister(self)
+    }
+
+    /// Creates a session.
+    /// - Parameter mode: The acknowledge mode, or ``SessionMode/transacted``.
+    /// - Returns: A new session.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the connection is closed.
+    public func createSession(_ mode: SessionMode = .autoAcknowledge) throws(ConveyorError) -> Session {
+        try state.withLock { (state) throws(ConveyorError) -> Session in
+            if state.isClosed { throw .closed("connection") }
+            let session = Session(connection: self, mode: mode)
+            state.sessions.append(session)
+            return session
+        }
+    }
+
+    /// Sets the handler told about failures that no call can report, such as a store error while
+    /// acknowledging a message for a listener. `nil` removes it.
+    /// - Parameter listener: Called with the error, on an unspecified thread.
+    public func setExceptionListener(_ listener: (@Sendable (ConveyorError) -> Void)?) {
+        state.withLock { $0.exceptionListener = listener }
+    }
+
+    /// Deletes a durable subscription of this connection's client and its messages.
+    /// - Parameter name: The subscription name.
+    /// - Throws: ``ConveyorError/Code/invalidDestination`` if there is no such subscription,
+    ///   ``ConveyorError/Code/illegalState`` while a consumer is open on it or the connection is closed.
+    public func unsubscribe(_ name: String) async throws(ConveyorError) {
+        _ = try openSessions()
+        try await broker.unsubscribe(SubscriptionKey(clientID: clientID, name: name))
+    }
+
+    /// Creates a temporary queue that lives as long as this connection; only this connection may
+    /// consume from it. Typical use: the `replyTo` of a request.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the connection is closed.
+    public func createTemporaryQueue() throws(ConveyorError) -> Queue {
+        _ = try openSessions()
+        return try broker.createTemporaryQueue(owner: id)
+    }
+
+    /// Creates a temporary topic that lives as long as this connection.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the connection is closed.
+    public func createTemporaryTopic() throws(ConveyorError) -> Topic {
+        _ = try openSessions()
+        return try broker.createTemporaryTopic(owner: id)
+    }
+
+    /// Deletes a temporary queue or topic this connection created.
+    /// - Parameter destination: The temporary destination.
+    /// - Throws: ``ConveyorError/Code/illegalState`` while consumers use it;
+    ///   ``ConveyorError/Code/invalidDestination`` if it is not one of this connection's.
+    public func deleteTemporary(_ destination: Destination) throws(ConveyorError) {
+        _ = try openSessions()
+        try broker.deleteTemporary(destination, owner: id)
+    }
+
+    func report(_ error: ConveyorError) {
+        let listener = state.withLock { $0.exceptionListener }
+        if let listener {
+            listener(error)
+        } else {
+            broker.logger.error("unreported connection error: \(error)")
+        }
+    }
+
+    func sessionClosed(_ session: Session) {
+        state.withLock { $0.sessions.removeAll { $0 === session } }
+    }
+
+    private func openSessions() throws(ConveyorError) -> [Session] {
+        try state.withLock { (state) throws(ConveyorError) -> [Session] in
+            if state.isClosed { throw .closed("connection") }
+            return state.sessions
+        }
+    }
+}

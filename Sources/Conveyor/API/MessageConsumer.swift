@@ -1,0 +1,262 @@
+import Logging
+import DequeModule
+import Synchronization
+
+/// Receives messages from a queue or a topic subscription (JMS `MessageConsumer`).
+///
+/// Three ways to consume, one per consumer:
+/// - ``receive()``, ``receive(timeout:)`` and ``receiveNoWait()``: JMS synchronous receive. Waiting
+///   suspends the task; it never blocks a thread.
+/// - ``setMessageListener(_:)``: JMS `onMessage`. Listeners of one session run one at a time.
+/// - ``messages``: the same stream as an `AsyncSequence`.
+///
+/// The consumer takes messages from its queue in batches (the broker's prefetch) and hands them back
+/// if it closes before delivering them.
+public final class MessageConsumer: Sendable {
+    /// The signature of a message listener.
+    public typealias Listener = @Sendable (Message) async throws -> Void
+
+    /// The queue or topic this consumer reads.
+    public let destination: Destination
+    /// The session the consumer belongs to.
+    public let session: Session
+
+    let queue: MessageQueue
+    /// The selector applied when taking from a queue. Topic subscriptions filter when publishing.
+    let selector: Selector?
+    let subscription: Subscription?
+    private let prefetch: Int
+
+    private struct State {
+        var buffer = Deque<QueueEntry>()
+        var isClosed = false
+        var listener: Listener?
+    }
+
+    private let state = Mutex(State())
+    private let listening = Atomic<Bool>(false)
+    private let parker = Parker()
+
+    init(session: Session, destination: Destination, queue: MessageQueue, selector: Selector?, subscription: Subscription?) {
+        self.session = session
+        self.destination = destination
+        self.queue = queue
+        self.selector = selector
+        self.subscription = subscription
+        self.prefetch = max(1, session.broker.configuration.prefetch)
+    }
+
+    /// The consumer's message selector, if it has one.
+    public var messageSelector: String? { (selector ?? subscription?.selector)?.expression }
+
+    /// Whether ``close()`` has been called (directly or by closing the session or connection).
+    public var isClosed: Bool { state.withLock { $0.isClosed } }
+
+    var hasListener: Bool { listening.load(ordering: .acquiring) }
+
+    func accepts(_ message: Message) -> Bool {
+        selector?.matches(message) ?? true
+    }
+
+    /// Something this consumer may be waiting for happened: a message arrived, the connection started.
+    func wake() {
+        if hasListener {
+            session.listenerParker.unpark()
+        } else {
+            parker.unpark()
+        }
+    }
+
+    // MARK: Synchronous receive
+
+    /// Waits for the next message, for as long as it takes.
+    /// - Returns: The message, or `nil` if the consumer is closed or the task cancelled while waiting.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the consumer is closed or has a listener.
+    public func receive() async throws(ConveyorError) -> Message? {
+        try await receive(deadline: nil, waits: true)
+    }
+
+    /// Waits up to `timeout` for the next message.
+    /// - Parameter timeout: How long to wait.
+    /// - Returns: The message, or `nil` on timeout, close or cancellation.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the consumer is closed or has a listener.
+    public func receive(timeout: Duration) async throws(ConveyorError) -> Message? {
+        try await receive(deadline: .now + timeout, waits: true)
+    }
+
+    /// Returns the next message if one is ready now, else `nil`.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the consumer is closed or has a listener.
+    public func receiveNoWait() async throws(ConveyorError) -> Message? {
+        try await receive(deadline: nil, waits: false)
+    }
+
+    private func receive(deadline: ContinuousClock.Instant?, waits: Bool) async throws(ConveyorError) -> Message? {
+        if isClosed { throw .closed("consumer") }
+        if hasListener {
+            throw .illegalState("this consumer has a message listener; remove it before calling receive")
+        }
+        while true {
+            if session.connection.isStarted, let entry = try await take() {
+                return try await session.deliver(entry, from: queue, acknowledgeNow: true)
+            }
+            if isClosed { return nil }
+            if !waits || Task.isCancelled || deadline.map({ $0 <= .now }) ?? false {
+                queue.stopWaiting(self)
+                return nil
+            }
+            await parker.park(until: deadline)
+        }
+    }
+
+    /// Takes the next message from the prefetch buffer, refilling it from the queue when empty.
+    /// When persistent messages are taken, their delivery counts are written to the store first, so
+    /// that after a crash they come back flagged redelivered.
+    private func take() async throws(ConveyorError) -> QueueEntry? {
+        let (entry, fetched) = state.withLock { state -> (QueueEntry?, [QueueEntry]) in
+            if state.isClosed { return (nil, []) }
+            if let entry = state.buffer.popFirst() { return (entry, []) }
+            guard queue.fetch(for: self, limit: prefetch, into: &state.buffer) > 0 else { return (nil, []) }
+            let entry = state.buffer.popFirst()
+            guard let entry, queue.isDurable, entry.isPersistent || state.buffer.contains(where: \.isPersistent) else {
+                return (entry, [])
+            }
+            return (entry, [entry] + state.buffer)
+        }
+        if let key = queue.storeKey, !fetched.isEmpty {
+            let batch = StoreBatch(fetched.filter(\.isPersistent).map {
+                .setDeliveryCount(sequence: $0.sequence, in: key, count: $0.message.deliveryCount + 1)
+            })
+            do {
+                try await session.broker.commit(batch)
+            } catch {
+                if let entry { queue.putBack([entry], wereDelivered: false) }
+                returnPrefetched()
+                throw error
+            }
+        }
+        return entry
+    }
+
+    // MARK: Listener
+
+    /// Sets (or, with `nil`, removes) the listener that receives this consumer's messages.
+    ///
+    /// Listeners of one session run one at a time, in a task of the session's; consumers of other
+    /// sessions run concurrently. In auto-acknowledge modes a message is acknowledged when the listener
+    /// returns; if the listener throws, the message is delivered again, flagged redelivered.
+    /// - Parameter listener: The closure called with each message.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the consumer is closed.
+    public func setMessageListener(_ listener: Listener?) throws(ConveyorError) {
+        try state.withLock { (state) throws(ConveyorError) in
+            if state.isClosed { throw .closed("consumer") }
+            state.listener = listener
+        }
+        listening.store(listener != nil, ordering: .releasing)
+        if listener != nil {
+            session.ensureListenerLoop()
+        }
+    }
+
+    /// Delivers one message to the listener, if one is ready. Called by the session's listener loop.
+    /// - Returns: Whether a message was handled.
+    func dispatchToListener() async -> Bool {
+        guard let listener = state.withLock({ $0.listener }) else { return false }
+        let message: Message
+        do {
+            guard let entry = try await take() else { return false }
+            message = try await session.deliver(entry, from: queue, acknowledgeNow: false)
+        } catch {
+            session.connection.report(error)
+            return true
+        }
+        do {
+            try await listener(message)
+        } catch {
+            session.broker.logger.debug("listener threw; the message will be redelivered", metadata: ["error": "\(error)"])
+            session.redeliverAfterListenerFailure(message, from: queue)
+            return true
+        }
+        if session.mode.acknowledgesOnDelivery, let id = message.messageID {
+            do {
+                try await session.acknowledge(QueueEntry(sequence: id.sequence, message: message), from: queue)
+            } catch {
+                session.connection.report(error)
+            }
+        }
+        return true
+    }
+
+    // MARK: Stream
+
+    /// The consumer's messages as an `AsyncSequence`; it ends when the consumer closes or the
+    /// iterating task is cancelled. Back pressure is natural: a message is taken only when the loop
+    /// asks for the next one.
+    public var messages: Messages { Messages(consumer: self) }
+
+    /// An `AsyncSequence` of a consumer's messages; see ``MessageConsumer/messages``.
+    public struct Messages: AsyncSequence, Sendable {
+        /// The element type.
+        public typealias Element = Message
+        /// The error type.
+        public typealias Failure = ConveyorError
+        let consumer: MessageConsumer
+
+        /// Creates the iterator.
+        public func makeAsyncIterator() -> Iterator { Iterator(consumer: consumer) }
+
+        /// Receives one message per call to `next()`.
+        public struct Iterator: AsyncIteratorProtocol {
+            let consumer: MessageConsumer
+
+            /// The next message, or `nil` once the consumer is closed or the task cancelled.
+            public mutating func next() async throws(ConveyorError) -> Message? {
+                if consumer.isClosed { return nil }
+                return try await consumer.receive()
+            }
+
+            /// The next message; see ``next()``.
+            public mutating func next(isolation actor: isolated (any Actor)?) async throws(ConveyorError) -> Message? {
+                let consumer = self.consumer
+                if consumer.isClosed { return nil }
+                return try await consumer.receive()
+            }
+        }
+    }
+
+    // MARK: Closing
+
+    /// Closes the consumer: a waiting `receive` returns `nil`, the listener is not called again and
+    /// prefetched messages go back to the queue. Closing twice does nothing.
+    ///
+    /// Unacknowledged messages it delivered stay with the session until acknowledge, commit, recover
+    /// or rollback, as in JMS.
+    public func close() {
+        let buffer = state.withLock { state -> Deque<QueueEntry>? in
+            guard !state.isClosed else { return nil }
+            state.isClosed = true
+            state.listener = nil
+            defer { state.buffer = [] }
+            return state.buffer
+        }
+        guard let buffer else { return }
+        listening.store(false, ordering: .releasing)
+        queue.putBack(Array(buffer), wereDelivered: false)
+        if let subscription {
+            session.broker.consumerClosed(self, on: subscription)
+        } else {
+            queue.removeConsumer(self)
+        }
+        session.consumerClosed(self)
+        parker.unpark()
+    }
+
+    /// Hands the prefetched, undelivered messages back to the queue (before a recover or rollback,
+    /// so that redelivered messages come first again).
+    func returnPrefetched() {
+        let buffer = state.withLock { state in
+            defer { state.buffer = [] }
+            return state.buffer
+        }
+        queue.putBack(Array(buffer), wereDelivered: false)
+    }
+}

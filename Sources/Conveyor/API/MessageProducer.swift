@@ -1,0 +1,165 @@
+import DequeModule
+import Synchronization
+
+/// Sends messages to a destination (JMS `MessageProducer`).
+///
+/// `send` returns the message as sent, with ``Message/messageID``, ``Message/timestamp`` and the other
+/// provider-set headers filled in. Outside a transaction a persistent send returns only once the
+/// message is in the store; in a transacted session it becomes visible at ``Session/commit()``.
+/// Messages of one producer to one destination are delivered in send order within a priority.
+public final class MessageProducer: Sendable {
+    /// A completion handler for ``send(_:to:options:completion:)``.
+    public typealias Completion = @Sendable (Result<Message, ConveyorError>) -> Void
+
+    /// The destination given at creation, or `nil` for a producer that names one on each send.
+    public let destination: Destination?
+    /// The session the producer belongs to.
+    public let session: Session
+    private let target: SendTarget?
+
+    private struct PendingAsyncSend {
+        var message: Message
+        var destination: Destination?
+        var options: SendOptions
+        var completion: Completion
+    }
+
+    private struct State {
+        var options = SendOptions()
+        var isClosed = false
+        var asyncSends = Deque<PendingAsyncSend>()
+        var isDraining = false
+    }
+
+    private let state = Mutex(State())
+
+    init(session: Session, destination: Destination?, target: SendTarget?) {
+        self.session = session
+        self.destination = destination
+        self.target = target
+    }
+
+    /// The options used when a send does not give its own: persistent, priority 4, no expiry, no delay.
+    public var options: SendOptions {
+        get { state.withLock { $0.options } }
+        set { state.withLock { $0.options = newValue } }
+    }
+
+    /// Whether ``close()`` has been called (directly or by closing the session).
+    public var isClosed: Bool { state.withLock { $0.isClosed } || session.isClosed }
+
+    /// Sends a message to the producer's destination.
+    /// - Parameters:
+    ///   - message: The message; its provider-set headers are overwritten.
+    ///   - options: Overrides the producer's ``options`` for this send.
+    /// - Returns: The message as sent, headers set.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if closed, ``ConveyorError/Code/invalidDestination``
+    ///   if the producer has no destination or it was deleted, ``ConveyorError/Code/messageFormat`` for
+    ///   invalid options, ``ConveyorError/Code/storage`` if the store failed (nothing was sent).
+    @discardableResult
+    public func send(_ message: Message, options: SendOptions? = nil) async throws(ConveyorError) -> Message {
+        try await send(message, destination: nil, options: options)
+    }
+
+    /// Sends a message to the given destination (for producers created without one, or to override it).
+    /// - Parameters:
+    ///   - message: The message; its provider-set headers are overwritten.
+    ///   - destination: Where to send it.
+    ///   - options: Overrides the producer's ``options`` for this send.
+    /// - Returns: The message as sent, headers set.
+    /// - Throws: As ``send(_:options:)``.
+    @discardableResult
+    public func send(_ message: Message, to destination: Destination, options: SendOptions? = nil) async throws(ConveyorError) -> Message {
+        try await send(message, destination: destination, options: options)
+    }
+
+    /// Sends without waiting (JMS 2.0 asynchronous send with a `CompletionListener`): `completion` is
+    /// called once the message is stored and visible, or with the error. Sends of one producer complete
+    /// in order, and a later `await send` waits for earlier asynchronous ones.
+    /// - Parameters:
+    ///   - message: The message.
+    ///   - destination: Where to send it; `nil` for the producer's destination.
+    ///   - options: Overrides the producer's ``options``.
+    ///   - completion: Called with the sent message or the error, on an unspecified task.
+    public func send(_ message: Message, to destination: Destination? = nil, options: SendOptions? = nil, completion: @escaping Completion) {
+        let startDrain = state.withLock { state -> Bool in
+            state.asyncSends.append(PendingAsyncSend(message: message, destination: destination, options: options ?? state.options, completion: completion))
+            defer { state.isDraining = true }
+            return !state.isDraining
+        }
+        if startDrain {
+            Task { await drainAsyncSends() }
+        }
+    }
+
+    /// Closes the producer. Closing twice does nothing.
+    public func close() {
+        state.withLock { $0.isClosed = true }
+    }
+
+    private func send(_ message: Message, destination: Destination?, options override: SendOptions?) async throws(ConveyorError) -> Message {
+        let (options, mustQueue) = try state.withLock { (state) throws(ConveyorError) -> (SendOptions, Bool) in
+            if state.isClosed { throw .closed("producer") }
+            return (override ?? state.options, state.isDraining)
+        }
+        if mustQueue {
+            let result = await withCheckedContinuation { continuation in
+                send(message, to: destination, options: options) { continuation.resume(returning: $0) }
+            }
+            return try result.get()
+        }
+        return try await perform(message, destination: destination, options: options)
+    }
+
+    private func drainAsyncSends() async {
+        while let next = state.withLock({ state -> PendingAsyncSend? in
+            if let next = state.asyncSends.popFirst() { return next }
+            state.isDraining = false
+            return nil
+        }) {
+            let result: Result<Message, ConveyorError>
+            if state.withLock({ $0.isClosed }) {
+                result = .failure(.closed("producer"))
+            } else {
+                do {
+                    result = .success(try await perform(next.message, destination: next.destination, options: next.options))
+                } catch {
+                    result = .failure(error)
+                }
+            }
+            next.completion(result)
+        }
+    }
+
+    /// Stamps the provider headers and hands the message to the session.
+    private func perform(_ original: Message, destination override: Destination?, options: SendOptions) async throws(ConveyorError) -> Message {
+        try session.checkOpen()
+        try options.validate()
+        let destination: Destination
+        let target: SendTarget
+        if let override, override != self.destination {
+            destination = override
+            target = try session.broker.target(for: override)
+        } else if let own = self.destination, let cached = self.target {
+            destination = own
+            target = cached
+        } else {
+            throw .invalidDestination("this producer has no destination; pass one with send(_:to:)")
+        }
+        var message = original
+        let sequence = session.broker.nextSequence()
+        let now = WallClock.nowMillis()
+        message.messageID = MessageID(origin: session.broker.origin, sequence: sequence)
+        message.timestamp = now
+        message.destination = destination
+        message.deliveryMode = options.deliveryMode
+        message.priority = options.priority
+        message.expiration = options.timeToLive.map { $0 > .zero ? now + $0.milliseconds : 0 } ?? 0
+        message.deliveryTime = now + options.deliveryDelay.milliseconds
+        message.redelivered = false
+        message.deliveryCount = 0
+        message.acknowledger = nil
+        try await session.send(QueueEntry(sequence: sequence, message: message), to: target)
+        return message
+    }
+}

@@ -1,0 +1,29 @@
+/// Looks at the messages waiting in a queue without consuming them (JMS `QueueBrowser`).
+///
+/// Each call to ``messages()`` takes a snapshot in delivery order (highest priority first). Messages
+/// already taken by consumers (prefetched or in flight) are not shown.
+public final class QueueBrowser: Sendable {
+    /// The queue being browsed.
+    public let queue: Queue
+    /// The browser's selector, if any.
+    public let messageSelector: String?
+    /// The session that created the browser.
+    public let session: Session
+    private let messageQueue: MessageQueue
+    private let selector: Selector?
+
+    init(session: Session, queue: Queue, messageQueue: MessageQueue, selector: Selector?) {
+        self.session = session
+        self.queue = queue
+        self.messageQueue = messageQueue
+        self.selector = selector
+        self.messageSelector = selector?.expression
+    }
+
+    /// The waiting messages that match the selector, in delivery order.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the session is closed.
+    public func messages() throws(ConveyorError) -> [Message] {
+        try session.checkOpen()
+        return messageQueue.browse(selector: selector)
+    }
+}

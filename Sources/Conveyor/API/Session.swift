@@ -1,0 +1,359 @@
+import Synchronization
+
+/// A single-threaded context for producing and consuming messages (JMS `Session`).
+///
+/// The session is the unit of acknowledgement and of transactions: in
+/// ``SessionMode/clientAcknowledge`` mode one ``Message/acknowledge()`` acknowledges everything the
+/// session has consumed; in ``SessionMode/transacted`` mode ``commit()`` makes the session's sends
+/// visible and its receives final, together. Listeners of one session run one at a time.
+///
+/// Like a JMS session, use it from one task at a time. It is `Sendable` so you can hand it over, and
+/// its state is guarded so misuse cannot corrupt it.
+public final class Session: Sendable, MessageAcknowledging {
+    /// The acknowledge mode or ``SessionMode/transacted``.
+    public let mode: SessionMode
+    /// The connection that created the session.
+    public let connection: Connection
+
+    var broker: Broker { connection.broker }
+    let listenerParker = Parker()
+
+    private let closed = Atomic<Bool>(false)
+    private let state = Mutex(State())
+
+    private struct State {
+        var unacknowledged: [Delivery] = []
+        var pendingSends: [PendingSend] = []
+        var consumers: [MessageConsumer] = []
+        var listenerTask: Task<Void, Never>?
+    }
+
+    init(connection: Connection, mode: SessionMode) {
+        self.connection = connection
+        self.mode = mode
+    }
+
+    /// Whether ``close()`` has been called (directly or by closing the connection).
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
+
+    /// Whether this session groups work into transactions.
+    public var isTransacted: Bool { mode == .transacted }
+
+    func checkOpen() throws(ConveyorError) {
+        if isClosed { throw .closed("session") }
+    }
+
+    // MARK: Factories
+
+    /// Creates a producer.
+    /// - Parameter destination: Where it sends; `nil` for a producer that names the destination on
+    ///   each send.
+    /// - Returns: A producer with JMS defaults: persistent, priority 4, no expiry, no delay.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the session is closed;
+    ///   ``ConveyorError/Code/invalidDestination`` for an invalid or deleted destination.
+    public func createProducer(for destination: Destination? = nil) throws(ConveyorError) -> MessageProducer {
+        try checkOpen()
+        let target = try destination.map { (destination) throws(ConveyorError) in try broker.target(for: destination) }
+        return MessageProducer(session: self, destination: destination, target: target)
+    }
+
+    /// Creates a consumer of a queue, or of a topic through a new non-durable subscription.
+    /// - Parameters:
+    ///   - destination: The queue or topic.
+    ///   - selector: A JMS message selector; `nil` or empty accepts every message.
+    ///   - noLocal: For topics: skip messages published by this connection.
+    /// - Returns: A consumer; it receives once the connection is started.
+    /// - Throws: ``ConveyorError/Code/invalidSelector`` for a malformed selector,
+    ///   ``ConveyorError/Code/invalidDestination`` for an invalid destination or another
+    ///   connection's temporary destination, ``ConveyorError/Code/illegalState`` if closed.
+    public func createConsumer(for destination: Destination, selector: String? = nil, noLocal: Bool = false) throws(ConveyorError) -> MessageConsumer {
+        try checkOpen()
+        let parsed = try Selector.parse(selector)
+        switch destination {
+        case .queue(let queue):
+            let messageQueue = try broker.consumableQueue(queue, connectionID: connection.id)
+            messageQueue.addConsumer()
+            return register(MessageConsumer(session: self, destination: destination, queue: messageQueue, selector: parsed, subscription: nil))
+        case .topic(let topic):
+            let subscription = try broker.subscribeNonDurable(request(.nonDurable, topic, name: "", parsed, noLocal))
+            return register(MessageConsumer(session: self, destination: destination, queue: subscription.queue, selector: nil, subscription: subscription))
+        }
+    }
+
+    /// Creates a consumer on an unshared durable subscription, creating the subscription if needed.
+    ///
+    /// Messages published while no consumer is open are kept for it. Opening it again with a different
+    /// topic, selector or `noLocal` replaces it (its stored messages are discarded, JMS §6.11.1).
+    /// - Parameters:
+    ///   - topic: The topic.
+    ///   - name: The subscription name, scoped by the connection's client ID.
+    ///   - selector: A JMS message selector; `nil` or empty accepts every message.
+    ///   - noLocal: Skip messages published by connections with this client ID.
+    /// - Throws: ``ConveyorError/Code/illegalState`` without a client ID or if the subscription already
+    ///   has a consumer; ``ConveyorError/Code/invalidSelector``; ``ConveyorError/Code/storage``.
+    public func createDurableConsumer(for topic: Topic, name: String, selector: String? = nil, noLocal: Bool = false) async throws(ConveyorError) -> MessageConsumer {
+        try checkOpen()
+        guard connection.clientID != nil else {
+            throw .illegalState("an unshared durable subscription needs a client ID: create the connection with createConnection(clientID:)")
+        }
+        try DestinationName.validate(name, what: "subscription name")
+        let subscription = try await broker.subscribeDurable(request(.durable, topic, name: name, try Selector.parse(selector), noLocal))
+        return register(MessageConsumer(session: self, destination: .topic(topic), queue: subscription.queue, selector: nil, subscription: subscription))
+    }
+
+    /// Creates a consumer on a shared non-durable subscription (JMS 2.0): every consumer of the same
+    /// name shares its messages, each message going to one of them. It ends with its last consumer.
+    /// - Parameters:
+    ///   - topic: The topic.
+    ///   - name: The subscription name, scoped by the client ID if the connection has one.
+    ///   - selector: A JMS message selector; `nil` or empty accepts every message.
+    /// - Throws: ``ConveyorError/Code/invalidSelector``; ``ConveyorError/Code/illegalState`` if the name
+    ///   is in use with another topic or selector.
+    public func createSharedConsumer(for topic: Topic, name: String, selector: String? = nil) throws(ConveyorError) -> MessageConsumer {
+        try checkOpen()
+        try DestinationName.validate(name, what: "subscription name")
+        let subscription = try broker.subscribeNonDurable(request(.sharedNonDurable, topic, name: name, try Selector.parse(selector), false))
+        return register(MessageConsumer(session: self, destination: .topic(topic), queue: subscription.queue, selector: nil, subscription: subscription))
+    }
+
+    /// Creates a consumer on a shared durable subscription (JMS 2.0): consumers of the same name
+    /// compete for its messages, and it keeps messages while none is open.
+    /// - Parameters:
+    ///   - topic: The topic.
+    ///   - name: The subscription name, scoped by the client ID if the connection has one.
+    ///   - selector: A JMS message selector; `nil` or empty accepts every message.
+    /// - Throws: ``ConveyorError/Code/invalidSelector``; ``ConveyorError/Code/illegalState`` if an
+    ///   unshared durable subscription has that name; ``ConveyorError/Code/storage``.
+    public func createSharedDurableConsumer(for topic: Topic, name: String, selector: String? = nil) async throws(ConveyorError) -> MessageConsumer {
+        try checkOpen()
+        try DestinationName.validate(name, what: "subscription name")
+        let subscription = try await broker.subscribeDurable(request(.sharedDurable, topic, name: name, try Selector.parse(selector), false))
+        return register(MessageConsumer(session: self, destination: .topic(topic), queue: subscription.queue, selector: nil, subscription: subscription))
+    }
+
+    /// Creates a browser that looks at a queue's waiting messages without consuming them.
+    /// - Parameters:
+    ///   - queue: The queue.
+    ///   - selector: A JMS message selector; `nil` or empty shows every message.
+    /// - Throws: ``ConveyorError/Code/invalidSelector``; ``ConveyorError/Code/illegalState`` if closed.
+    public func createBrowser(for queue: Queue, selector: String? = nil) throws(ConveyorError) -> QueueBrowser {
+        try checkOpen()
+        let parsed = try Selector.parse(selector)
+        let messageQueue = try broker.consumableQueue(queue, connectionID: connection.id)
+        return QueueBrowser(session: self, queue: queue, messageQueue: messageQueue, selector: parsed)
+    }
+
+    /// Deletes a durable subscription of this connection's client; see ``Connection/unsubscribe(_:)``.
+    /// - Parameter name: The subscription name.
+    /// - Throws: As ``Connection/unsubscribe(_:)``.
+    public func unsubscribe(_ name: String) async throws(ConveyorError) {
+        try checkOpen()
+        try await connection.unsubscribe(name)
+    }
+
+    private func request(_ kind: Subscription.Kind, _ topic: Topic, name: String, _ selector: Selector?, _ noLocal: Bool) -> SubscriptionRequest {
+        SubscriptionRequest(kind: kind, topic: topic, name: name, selector: selector, noLocal: noLocal,
+                            connectionID: connection.id, clientID: connection.clientID)
+    }
+
+    private func register(_ consumer: MessageConsumer) -> MessageConsumer {
+        state.withLock { $0.consumers.append(consumer) }
+        return consumer
+    }
+
+    // MARK: Transactions and acknowledgement
+
+    /// Commits the transaction: the session's sends become visible and its receives are acknowledged,
+    /// all at once (one store transaction).
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the session is not transacted or is closed;
+    ///   ``ConveyorError/Code/transactionRolledBack`` if the store failed, in which case the
+    ///   transaction was rolled back.
+    public func commit() async throws(ConveyorError) {
+        try checkOpen()
+        guard isTransacted else { throw .illegalState("commit() is only for transacted sessions; this one is \(mode)") }
+        let (sends, deliveries) = state.withLock { state in
+            defer {
+                state.pendingSends = []
+                state.unacknowledged = []
+            }
+            return (state.pendingSends, state.unacknowledged)
+        }
+        do {
+            try await broker.commit(sends: sends, acknowledgements: deliveries)
+        } catch {
+            putBack(deliveries, includingPrefetched: true)
+            throw ConveyorError(.transactionRolledBack, "the commit failed and the transaction was rolled back: \(error.message)", underlying: error)
+        }
+    }
+
+    /// Rolls the transaction back: its sends are discarded and its received messages are delivered
+    /// again, flagged redelivered.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the session is not transacted or is closed.
+    public func rollback() async throws(ConveyorError) {
+        try checkOpen()
+        guard isTransacted else { throw .illegalState("rollback() is only for transacted sessions; this one is \(mode)") }
+        let deliveries = state.withLock { state in
+            defer {
+                state.pendingSends = []
+                state.unacknowledged = []
+            }
+            return state.unacknowledged
+        }
+        putBack(deliveries, includingPrefetched: true)
+    }
+
+    /// Stops and restarts delivery from the oldest unacknowledged message: every message delivered
+    /// and not acknowledged is delivered again, flagged redelivered, with its delivery count raised.
+    /// - Throws: ``ConveyorError/Code/illegalState`` in a transacted session or if closed.
+    public func recover() async throws(ConveyorError) {
+        try checkOpen()
+        guard !isTransacted else { throw .illegalState("recover() is not allowed in a transacted session; use rollback()") }
+        let deliveries = state.withLock { state in
+            defer { state.unacknowledged = [] }
+            return state.unacknowledged
+        }
+        putBack(deliveries, includingPrefetched: true)
+    }
+
+    /// Closes the session: its consumers and producers close, an open transaction is rolled back and
+    /// unacknowledged messages go back to their queues. Closing twice does nothing.
+    public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let (consumers, deliveries, task) = state.withLock { state in
+            defer {
+                state.consumers = []
+                state.unacknowledged = []
+                state.pendingSends = []
+                state.listenerTask = nil
+            }
+            return (state.consumers, state.unacknowledged, state.listenerTask)
+        }
+        task?.cancel()
+        listenerParker.unpark()
+        for consumer in consumers { consumer.close() }
+        putBack(deliveries, includingPrefetched: false)
+        connection.sessionClosed(self)
+    }
+
+    /// `Message.acknowledge()` in client-acknowledge mode: acknowledges everything consumed so far.
+    func acknowledgeFromMessage() async throws(ConveyorError) {
+        try checkOpen()
+        guard mode == .clientAcknowledge else { return }
+        let deliveries = state.withLock { state in
+            defer { state.unacknowledged = [] }
+            return state.unacknowledged
+        }
+        do {
+            try await broker.commit(sends: [], acknowledgements: deliveries)
+        } catch {
+            state.withLock { $0.unacknowledged.insert(contentsOf: deliveries, at: 0) }
+            throw error
+        }
+    }
+
+    /// Returns delivered messages to their queues, flagged redelivered; with `includingPrefetched`,
+    /// the consumers' undelivered buffers go back first so that order is kept.
+    private func putBack(_ deliveries: [Delivery], includingPrefetched: Bool) {
+        if includingPrefetched {
+            for consumer in state.withLock({ $0.consumers }) { consumer.returnPrefetched() }
+        }
+        var byQueue: [ObjectIdentifier: (MessageQueue, [QueueEntry])] = [:]
+        for delivery in deliveries {
+            var entry = delivery.entry
+            entry.message.redelivered = true
+            byQueue[ObjectIdentifier(delivery.queue), default: (delivery.queue, [])].1.append(entry)
+        }
+        for (queue, entries) in byQueue.values { queue.putBack(entries, wereDelivered: true) }
+    }
+
+    // MARK: Delivery (called by consumers)
+
+    /// Turns a taken entry into a delivered message: counts the delivery, and acknowledges it now
+    /// (auto modes, `acknowledgeNow`) or remembers it until acknowledge/commit.
+    func deliver(_ taken: QueueEntry, from queue: MessageQueue, acknowledgeNow: Bool) async throws(ConveyorError) -> Message {
+        var entry = taken
+        entry.message.deliveryCount += 1
+        entry.message.redelivered = entry.message.deliveryCount > 1
+        queue.markDelivered()
+        if mode.acknowledgesOnDelivery {
+            if acknowledgeNow { try await acknowledge(entry, from: queue) }
+        } else {
+            state.withLock { $0.unacknowledged.append(Delivery(queue: queue, entry: entry)) }
+        }
+        var message = entry.message
+        if mode == .clientAcknowledge { message.acknowledger = self }
+        return message
+    }
+
+    /// Acknowledges one message delivered in an auto mode.
+    func acknowledge(_ entry: QueueEntry, from queue: MessageQueue) async throws(ConveyorError) {
+        if entry.isPersistent, let key = queue.storeKey {
+            do {
+                try await broker.commit(StoreBatch([.remove(sequence: entry.sequence, from: key)]))
+            } catch {
+                queue.putBack([entry], wereDelivered: true)
+                throw error
+            }
+        }
+        queue.markAcknowledged()
+    }
+
+    /// Hands a message a listener failed on back to its queue, so it is delivered again.
+    func redeliverAfterListenerFailure(_ message: Message, from queue: MessageQueue) {
+        guard mode.acknowledgesOnDelivery, let id = message.messageID else { return }
+        var entry = QueueEntry(sequence: id.sequence, message: message)
+        entry.message.acknowledger = nil
+        entry.message.redelivered = true
+        queue.putBack([entry], wereDelivered: true)
+    }
+
+    // MARK: Sending (called by producers)
+
+    /// Sends now, or holds the send until commit in a transacted session.
+    func send(_ entry: QueueEntry, to target: SendTarget) async throws(ConveyorError) {
+        try checkOpen()
+        if isTransacted {
+            let send = PendingSend(entry: entry, target: target, publisher: connection.publisher)
+            try state.withLock { (state) throws(ConveyorError) in
+                if isClosed { throw .closed("session") }
+                state.pendingSends.append(send)
+            }
+        } else {
+            try await broker.send(entry, to: target, from: connection.publisher)
+        }
+    }
+
+    // MARK: Listeners
+
+    func consumerClosed(_ consumer: MessageConsumer) {
+        state.withLock { $0.consumers.removeAll { $0 === consumer } }
+    }
+
+    /// The connection started: wake every consumer so waiting receives look again.
+    func connectionStarted() {
+        for consumer in state.withLock({ $0.consumers }) { consumer.wake() }
+        listenerParker.unpark()
+    }
+
+    /// Starts the loop that runs this session's listeners, one message at a time, if it is not running.
+    func ensureListenerLoop() {
+        state.withLock { state in
+            guard state.listenerTask == nil, !isClosed else { return }
+            state.listenerTask = Task { [self] in await runListeners() }
+        }
+        listenerParker.unpark()
+    }
+
+    private func runListeners() async {
+        while !isClosed, !Task.isCancelled {
+            var delivered = false
+            if connection.isStarted {
+                for consumer in state.withLock({ $0.consumers }) where consumer.hasListener {
+                    guard connection.isStarted, !isClosed else { break }
+                    if await consumer.dispatchToListener() { delivered = true }
+                }
+            }
+            if !delivered { await listenerParker.park(until: nil) }
+        }
+    }
+}

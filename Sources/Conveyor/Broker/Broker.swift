@@ -1,0 +1,535 @@
+import Dispatch
+import Logging
+import Synchronization
+
+/// An embedded message broker: queues, topics and subscriptions on top of one ``MessageStore``.
+///
+/// Create one per store and share it; applications talk to it through a ``ConnectionFactory``.
+/// ```swift
+/// let broker = try Broker(store: MemoryStore())
+/// let connection = try ConnectionFactory(broker: broker).createConnection(clientID: "billing")
+/// ```
+/// Opening a broker recovers everything the store holds: persistent messages, with their delivery
+/// counts, and durable subscriptions.
+public final class Broker: Sendable {
+    /// The storage engine.
+    public let store: any MessageStore
+    /// The settings the broker was opened with.
+    public let configuration: BrokerConfiguration
+    /// The prefix of every message identifier this broker assigns.
+    let origin: String
+
+    private let sequence: Atomic<UInt64>
+    private let connectionIDs = Atomic<UInt64>(0)
+    private let registry = Mutex(Registry())
+    private let blockingCommits: DispatchQueue?
+
+    var logger: Logger { configuration.logger }
+
+    private struct Registry {
+        var isClosed = false
+        var queues: [String: MessageQueue] = [:]
+        var topics: [String: TopicRouter] = [:]
+        var temporaryQueues: [String: (queue: MessageQueue, owner: UInt64)] = [:]
+        var temporaryTopics: [String: (router: TopicRouter, owner: UInt64)] = [:]
+        var durableSubscriptions: [SubscriptionKey: Subscription] = [:]
+        var sharedSubscriptions: [SubscriptionKey: Subscription] = [:]
+        var nonDurableSubscriptions: [ObjectIdentifier: Subscription] = [:]
+        var clientIDs: Set<String> = []
+        var connections: [UInt64: Connection] = [:]
+        var temporaryCounter: UInt64 = 0
+    }
+
+    /// Opens a broker on a store and recovers what the store holds.
+    /// - Parameters:
+    ///   - store: The storage engine; a ``MemoryStore`` by default.
+    ///   - configuration: Settings; see ``BrokerConfiguration``.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store cannot be opened.
+    public init(store: any MessageStore = MemoryStore(), configuration: BrokerConfiguration = .init()) throws(ConveyorError) {
+        self.store = store
+        self.configuration = configuration
+        self.origin = "conveyor-" + String(UInt32.random(in: .min ... .max), radix: 16)
+        self.blockingCommits = store.commitMayBlock ? DispatchQueue(label: "conveyor.store-commits") : nil
+        let recovery = try store.open()
+        self.sequence = Atomic(recovery.highestSequence)
+        recover(recovery)
+    }
+
+    private func recover(_ recovery: StoreRecovery) {
+        registry.withLock { registry in
+            for record in recovery.subscriptions {
+                let selector: Selector?
+                do {
+                    selector = try Selector.parse(record.selector)
+                } catch {
+                    logger.warning("stored subscription \(record.key) has an invalid selector; it matches every message", metadata: ["error": "\(error)"])
+                    selector = nil
+                }
+                let topic = Topic(record.topic)
+                let subscription = Subscription(
+                    kind: record.isShared ? .sharedDurable : .durable, topic: topic, key: record.key,
+                    selector: selector, noLocal: record.noLocal, ownerConnectionID: 0, ownerClientID: record.key.clientID,
+                    displayName: "\(topic)#\(record.key)")
+                registry.durableSubscriptions[record.key] = subscription
+                Self.router(for: topic, in: &registry).add(subscription)
+            }
+            for (key, recovered) in recovery.messages {
+                let queue: MessageQueue
+                switch key {
+                case .queue(let name):
+                    queue = Self.queue(named: name, in: &registry)
+                case .subscription(let subscriptionKey):
+                    guard let subscription = registry.durableSubscriptions[subscriptionKey] else {
+                        logger.warning("the store holds messages for unknown subscription \(subscriptionKey); ignoring them")
+                        continue
+                    }
+                    queue = subscription.queue
+                }
+                let entries = recovered.sorted { $0.sequence < $1.sequence }.map { item in
+                    var message = item.message
+                    message.deliveryCount = item.deliveryCount
+                    message.redelivered = item.deliveryCount > 0
+                    return QueueEntry(sequence: item.sequence, message: message)
+                }
+                try? queue.enqueue(entries)
+            }
+        }
+        logger.debug("broker opened", metadata: ["store": "\(store.name)", "messages": "\(recovery.messages.values.reduce(0) { $0 + $1.count })"])
+    }
+
+    /// Closes every connection and the store. Closing twice does nothing.
+    public func close() {
+        let connections = registry.withLock { registry -> [Connection]? in
+            guard !registry.isClosed else { return nil }
+            registry.isClosed = true
+            return Array(registry.connections.values)
+        }
+        guard let connections else { return }
+        for connection in connections { connection.close() }
+        store.close()
+    }
+
+    /// Counters for every queue and subscription, sorted by name.
+    public func statistics() -> [DestinationStatistics] {
+        let queues = registry.withLock { registry -> [MessageQueue] in
+            Array(registry.queues.values) + registry.temporaryQueues.values.map(\.queue)
+                + registry.topics.values.flatMap { $0.current.map(\.queue) }
+                + registry.temporaryTopics.values.flatMap { $0.router.current.map(\.queue) }
+        }
+        return queues.map { $0.statistics(destination: $0.displayName) }.sorted { $0.name < $1.name }
+    }
+
+    /// Counters for one queue, or `nil` if the queue has never been used.
+    /// - Parameter queue: The queue.
+    public func statistics(for queue: Queue) -> DestinationStatistics? {
+        let messageQueue = registry.withLock { registry in
+            queue.isTemporary ? registry.temporaryQueues[queue.name]?.queue : registry.queues[queue.name]
+        }
+        return messageQueue.map { $0.statistics(destination: $0.displayName) }
+    }
+
+    /// Removes every waiting (not in-flight) message of a queue.
+    /// - Parameter queue: The queue.
+    /// - Returns: How many messages were removed.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store could not remove them.
+    @discardableResult
+    public func purge(_ queue: Queue) async throws(ConveyorError) -> Int {
+        guard let messageQueue = registry.withLock({ $0.queues[queue.name] }) else { return 0 }
+        let removed = messageQueue.removeAll()
+        if let key = messageQueue.storeKey, removed.contains(where: \.isPersistent) {
+            try await commit(StoreBatch(removed.filter(\.isPersistent).map { .remove(sequence: $0.sequence, from: key) }))
+        }
+        return removed.count
+    }
+
+    // MARK: Identity
+
+    func nextSequence() -> UInt64 {
+        sequence.add(1, ordering: .relaxed).newValue
+    }
+
+    func register(_ connection: Connection) throws(ConveyorError) {
+        try registry.withLock { (registry) throws(ConveyorError) in
+            if registry.isClosed { throw .closed("broker") }
+            if let clientID = connection.clientID {
+                guard registry.clientIDs.insert(clientID).inserted else {
+                    throw ConveyorError(.invalidClientID, "the client ID '\(clientID)' is already in use by another open connection")
+                }
+            }
+            registry.connections[connection.id] = connection
+        }
+    }
+
+    func makeConnectionID() -> UInt64 { connectionIDs.add(1, ordering: .relaxed).newValue }
+
+    /// Forgets a closed connection and deletes its temporary destinations.
+    func unregister(_ connection: Connection) {
+        let dropped = registry.withLock { registry -> [MessageQueue] in
+            registry.connections[connection.id] = nil
+            if let clientID = connection.clientID { registry.clientIDs.remove(clientID) }
+            var dropped: [MessageQueue] = []
+            for (name, item) in registry.temporaryQueues where item.owner == connection.id {
+                registry.temporaryQueues[name] = nil
+                dropped.append(item.queue)
+            }
+            for (name, item) in registry.temporaryTopics where item.owner == connection.id {
+                registry.temporaryTopics[name] = nil
+                dropped.append(contentsOf: item.router.current.map(\.queue))
+            }
+            return dropped
+        }
+        for queue in dropped { _ = queue.removeAll(markingDeleted: true) }
+    }
+
+    // MARK: Destinations
+
+    /// The queue or topic a destination names, created on first use (temporary ones must exist).
+    func target(for destination: Destination) throws(ConveyorError) -> SendTarget {
+        try DestinationName.validate(destination.name)
+        return try registry.withLock { (registry) throws(ConveyorError) -> SendTarget in
+            if registry.isClosed { throw .closed("broker") }
+            switch destination {
+            case .queue(let queue) where queue.isTemporary:
+                guard let item = registry.temporaryQueues[queue.name] else { throw Self.deletedTemporary(destination) }
+                return .queue(item.queue)
+            case .queue(let queue):
+                return .queue(Self.queue(named: queue.name, in: &registry))
+            case .topic(let topic) where topic.isTemporary:
+                guard let item = registry.temporaryTopics[topic.name] else { throw Self.deletedTemporary(destination) }
+                return .topic(item.router)
+            case .topic(let topic):
+                return .topic(Self.router(for: topic, in: &registry))
+            }
+        }
+    }
+
+    /// The queue a consumer or browser reads; temporary queues only for their own connection.
+    func consumableQueue(_ queue: Queue, connectionID: UInt64) throws(ConveyorError) -> MessageQueue {
+        guard case .queue(let messageQueue) = try target(for: .queue(queue)) else { preconditionFailure() }
+        if queue.isTemporary {
+            let owner = registry.withLock { $0.temporaryQueues[queue.name]?.owner }
+            guard owner == connectionID else {
+                throw .invalidDestination("\(queue) belongs to another connection; only the connection that created a temporary queue may consume from it")
+            }
+        }
+        return messageQueue
+    }
+
+    func createTemporaryQueue(owner: UInt64) throws(ConveyorError) -> Queue {
+        try registry.withLock { (registry) throws(ConveyorError) -> Queue in
+            if registry.isClosed { throw .closed("broker") }
+            registry.temporaryCounter += 1
+            let queue = Queue(temporaryName: "temp-queue-\(origin)-\(owner)-\(registry.temporaryCounter)")
+            registry.temporaryQueues[queue.name] = (MessageQueue(displayName: queue.description, storeKey: nil), owner)
+            return queue
+        }
+    }
+
+    func createTemporaryTopic(owner: UInt64) throws(ConveyorError) -> Topic {
+        try registry.withLock { (registry) throws(ConveyorError) -> Topic in
+            if registry.isClosed { throw .closed("broker") }
+            registry.temporaryCounter += 1
+            let topic = Topic(temporaryName: "temp-topic-\(origin)-\(owner)-\(registry.temporaryCounter)")
+            registry.temporaryTopics[topic.name] = (TopicRouter(topic: topic), owner)
+            return topic
+        }
+    }
+
+    /// Deletes a temporary destination of `owner`.
+    /// - Throws: ``ConveyorError/Code/illegalState`` while consumers still use it.
+    func deleteTemporary(_ destination: Destination, owner: UInt64) throws(ConveyorError) {
+        let queues = try registry.withLock { (registry) throws(ConveyorError) -> [MessageQueue] in
+            switch destination {
+            case .queue(let queue):
+                guard let item = registry.temporaryQueues[queue.name], item.owner == owner else {
+                    throw Self.deletedTemporary(destination)
+                }
+                if item.queue.statistics(destination: "").consumers > 0 {
+                    throw .illegalState("\(queue) still has consumers; close them before deleting it")
+                }
+                registry.temporaryQueues[queue.name] = nil
+                return [item.queue]
+            case .topic(let topic):
+                guard let item = registry.temporaryTopics[topic.name], item.owner == owner else {
+                    throw Self.deletedTemporary(destination)
+                }
+                if !item.router.current.isEmpty {
+                    throw .illegalState("\(topic) still has subscribers; close them before deleting it")
+                }
+                registry.temporaryTopics[topic.name] = nil
+                return []
+            }
+        }
+        for queue in queues { _ = queue.removeAll(markingDeleted: true) }
+    }
+
+    private static func deletedTemporary(_ destination: Destination) -> ConveyorError {
+        .invalidDestination("the temporary destination \(destination) does not exist: it was deleted or its connection closed")
+    }
+
+    private static func queue(named name: String, in registry: inout Registry) -> MessageQueue {
+        if let queue = registry.queues[name] { return queue }
+        let queue = MessageQueue(displayName: "queue://\(name)", storeKey: .queue(name))
+        registry.queues[name] = queue
+        return queue
+    }
+
+    private static func router(for topic: Topic, in registry: inout Registry) -> TopicRouter {
+        if let router = registry.topics[topic.name] { return router }
+        let router = TopicRouter(topic: topic)
+        registry.topics[topic.name] = router
+        return router
+    }
+
+    // MARK: Subscriptions
+
+    /// Creates the non-durable subscription behind a topic consumer, or finds the shared one it
+    /// joins, and counts the consumer on it.
+    func subscribeNonDurable(_ request: SubscriptionRequest) throws(ConveyorError) -> Subscription {
+        let router = try subscribableRouter(request)
+        if request.kind == .nonDurable {
+            let subscription = Subscription(
+                kind: .nonDurable, topic: request.topic, key: nil, selector: request.selector, noLocal: request.noLocal,
+                ownerConnectionID: request.connectionID, ownerClientID: request.clientID,
+                displayName: "\(request.topic)#\(request.connectionID)-\(nextSequence())")
+            try subscription.attachConsumer()
+            registry.withLock { $0.nonDurableSubscriptions[ObjectIdentifier(subscription)] = subscription }
+            router.add(subscription)
+            return subscription
+        }
+        let key = request.key
+        let subscription = try registry.withLock { (registry) throws(ConveyorError) -> Subscription in
+            if let existing = registry.sharedSubscriptions[key] {
+                guard existing.topic == request.topic, existing.selector == request.selector else {
+                    throw .illegalState("the shared subscription '\(key)' exists with another topic or selector; use another name")
+                }
+                return existing
+            }
+            let created = Subscription(
+                kind: .sharedNonDurable, topic: request.topic, key: key, selector: request.selector, noLocal: false,
+                ownerConnectionID: request.connectionID, ownerClientID: request.clientID,
+                displayName: "\(request.topic)#\(key)")
+            registry.sharedSubscriptions[key] = created
+            router.add(created)
+            return created
+        }
+        try subscription.attachConsumer()
+        return subscription
+    }
+
+    private func subscribableRouter(_ request: SubscriptionRequest) throws(ConveyorError) -> TopicRouter {
+        guard case .topic(let router) = try target(for: .topic(request.topic)) else { preconditionFailure() }
+        if request.topic.isTemporary {
+            let owner = registry.withLock { $0.temporaryTopics[request.topic.name]?.owner }
+            if owner != request.connectionID {
+                throw .invalidDestination("\(request.topic) belongs to another connection; only its creator may subscribe")
+            }
+        }
+        return router
+    }
+
+    /// Creates or finds a durable subscription (shared or not) and counts the consumer on it.
+    func subscribeDurable(_ request: SubscriptionRequest) async throws(ConveyorError) -> Subscription {
+        let router = try subscribableRouter(request)
+        let key = request.key
+        let shared = request.kind == .sharedDurable
+        let outcome = try registry.withLock { (registry) throws(ConveyorError) -> (subscription: Subscription, isNew: Bool, replaced: Subscription?) in
+            var replaced: Subscription?
+            if let existing = registry.durableSubscriptions[key] {
+                if existing.kind.isShared != shared {
+                    throw .illegalState(
+                        "the durable subscription '\(key)' exists as \(existing.kind.isShared ? "shared" : "unshared"); it cannot be opened as \(shared ? "shared" : "unshared")")
+                }
+                let same = existing.topic == request.topic && existing.selector == request.selector
+                    && existing.noLocal == request.noLocal
+                if same { return (existing, false, nil) }
+                if existing.activeConsumers > 0 {
+                    throw .illegalState(
+                        "the durable subscription '\(key)' is active with another topic, selector or noLocal; close its consumers before changing it")
+                }
+                // JMS §6.11.1: changing an inactive durable subscription replaces it; its messages go.
+                registry.durableSubscriptions[key] = nil
+                registry.topics[existing.topic.name]?.remove(existing)
+                replaced = existing
+            }
+            let created = Subscription(
+                kind: shared ? .sharedDurable : .durable, topic: request.topic, key: key, selector: request.selector,
+                noLocal: request.noLocal, ownerConnectionID: request.connectionID, ownerClientID: request.clientID,
+                displayName: "\(request.topic)#\(key)")
+            registry.durableSubscriptions[key] = created
+            router.add(created)
+            return (created, true, replaced)
+        }
+        let subscription = outcome.subscription
+        if outcome.isNew, let record = subscription.record {
+            var batch = StoreBatch()
+            if outcome.replaced != nil { batch.append(.deleteSubscription(key)) }
+            batch.append(.saveSubscription(record))
+            do {
+                try await commit(batch)
+            } catch {
+                registry.withLock { registry in
+                    if registry.durableSubscriptions[key] === subscription { registry.durableSubscriptions[key] = nil }
+                }
+                router.remove(subscription)
+                throw error
+            }
+            outcome.replaced.map { _ = $0.queue.removeAll(markingDeleted: true) }
+        }
+        try subscription.attachConsumer()
+        return subscription
+    }
+
+    /// Called when a consumer of `subscription` closes: non-durable subscriptions end with their
+    /// last consumer.
+    func consumerClosed(_ consumer: MessageConsumer, on subscription: Subscription) {
+        let remaining = subscription.detachConsumer(consumer)
+        guard remaining == 0, !subscription.kind.isDurable else { return }
+        registry.withLock { registry in
+            switch subscription.kind {
+            case .sharedNonDurable:
+                if let key = subscription.key, registry.sharedSubscriptions[key] === subscription {
+                    registry.sharedSubscriptions[key] = nil
+                }
+            default:
+                registry.nonDurableSubscriptions[ObjectIdentifier(subscription)] = nil
+            }
+            (registry.topics[subscription.topic.name] ?? registry.temporaryTopics[subscription.topic.name]?.router)?
+                .remove(subscription)
+        }
+        _ = subscription.queue.removeAll(markingDeleted: true)
+    }
+
+    /// Deletes a durable subscription and its messages.
+    /// - Throws: ``ConveyorError/Code/invalidDestination`` if there is none by that name,
+    ///   ``ConveyorError/Code/illegalState`` while a consumer is open on it.
+    func unsubscribe(_ key: SubscriptionKey) async throws(ConveyorError) {
+        let subscription = try registry.withLock { (registry) throws(ConveyorError) -> Subscription in
+            guard let subscription = registry.durableSubscriptions[key] else {
+                throw .invalidDestination("there is no durable subscription named '\(key)'")
+            }
+            if subscription.activeConsumers > 0 {
+                throw .illegalState("the durable subscription '\(key)' has an active consumer; close it before unsubscribing")
+            }
+            registry.durableSubscriptions[key] = nil
+            registry.topics[subscription.topic.name]?.remove(subscription)
+            return subscription
+        }
+        _ = subscription.queue.removeAll(markingDeleted: true)
+        try await commit(StoreBatch([.deleteSubscription(key)]))
+    }
+
+    // MARK: Sending and committing
+
+    /// Sends one message outside a transaction: stores it if persistent, then makes it visible.
+    func send(_ entry: QueueEntry, to target: SendTarget, from publisher: Publisher) async throws(ConveyorError) {
+        switch target {
+        case .queue(let queue):
+            if entry.isPersistent, let key = queue.storeKey {
+                try await commit(StoreBatch([.add(StoredMessage(sequence: entry.sequence, message: entry.message, targets: [key]))]))
+            }
+            try queue.enqueue(entry)
+        case .topic(let router):
+            let subscriptions = router.current
+            if entry.isPersistent {
+                let matching = subscriptions.filter { $0.accepts(entry.message, fromConnection: publisher.connectionID, clientID: publisher.clientID) }
+                let keys = matching.compactMap(\.queue.storeKey)
+                if !keys.isEmpty {
+                    try await commit(StoreBatch([.add(StoredMessage(sequence: entry.sequence, message: entry.message, targets: keys))]))
+                }
+                for subscription in matching { try? subscription.queue.enqueue(entry) }
+            } else {
+                for subscription in subscriptions
+                where subscription.accepts(entry.message, fromConnection: publisher.connectionID, clientID: publisher.clientID) {
+                    try? subscription.queue.enqueue(entry)
+                }
+            }
+        }
+    }
+
+    /// Commits a transaction: every persistent send and acknowledgement in one store batch, then the
+    /// sends become visible and the acknowledged messages leave their queues.
+    func commit(sends: [PendingSend], acknowledgements: [Delivery]) async throws(ConveyorError) {
+        var batch = StoreBatch()
+        var placements: [(MessageQueue, QueueEntry)] = []
+        placements.reserveCapacity(sends.count)
+        for send in sends {
+            let queues: [MessageQueue]
+            switch send.target {
+            case .queue(let queue): queues = [queue]
+            case .topic(let router):
+                queues = router.current.filter {
+                    $0.accepts(send.entry.message, fromConnection: send.publisher.connectionID, clientID: send.publisher.clientID)
+                }.map(\.queue)
+            }
+            if send.entry.isPersistent {
+                let keys = queues.compactMap(\.storeKey)
+                if !keys.isEmpty {
+                    batch.append(.add(StoredMessage(sequence: send.entry.sequence, message: send.entry.message, targets: keys)))
+                }
+            }
+            for queue in queues { placements.append((queue, send.entry)) }
+        }
+        for delivery in acknowledgements where delivery.entry.isPersistent {
+            if let key = delivery.queue.storeKey {
+                batch.append(.remove(sequence: delivery.entry.sequence, from: key))
+            }
+        }
+        if !batch.isEmpty { try await commit(batch) }
+        for (queue, entry) in placements { try? queue.enqueue(entry) }
+        for delivery in acknowledgements { delivery.queue.markAcknowledged() }
+    }
+
+    /// Applies a store batch, off the cooperative pool when the store's commits may block.
+    func commit(_ batch: StoreBatch) async throws(ConveyorError) {
+        guard let blockingCommits else {
+            try store.commit(batch)
+            return
+        }
+        let store = self.store
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, ConveyorError>, Never>) in
+            blockingCommits.async {
+                continuation.resume(returning: Result { () throws(ConveyorError) in try store.commit(batch) })
+            }
+        }
+        try result.get()
+    }
+}
+
+/// Where a producer's message goes: a queue, or every matching subscription of a topic.
+enum SendTarget: Sendable {
+    case queue(MessageQueue)
+    case topic(TopicRouter)
+}
+
+/// Who sent a message, for `noLocal`.
+struct Publisher: Sendable {
+    let connectionID: UInt64
+    let clientID: String?
+}
+
+/// A send held back by a transaction until commit.
+struct PendingSend: Sendable {
+    let entry: QueueEntry
+    let target: SendTarget
+    let publisher: Publisher
+}
+
+/// A message delivered to an application and not yet acknowledged.
+struct Delivery: Sendable {
+    let queue: MessageQueue
+    var entry: QueueEntry
+}
+
+/// What a topic consumer asks for.
+struct SubscriptionRequest: Sendable {
+    var kind: Subscription.Kind
+    var topic: Topic
+    var name: String
+    var selector: Selector?
+    var noLocal: Bool
+    var connectionID: UInt64
+    var clientID: String?
+
+    var key: SubscriptionKey { SubscriptionKey(clientID: clientID, name: name) }
+}

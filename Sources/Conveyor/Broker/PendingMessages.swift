@@ -1,0 +1,112 @@
+import DequeModule
+
+/// The messages waiting in a queue: one FIFO lane per priority (0–9), highest lane served first.
+///
+/// Appending and taking from the front are O(1). Messages handed back after a rollback or recover
+/// are put back in sequence order, so a redelivered message comes before newer ones of its priority.
+struct PendingMessages: Sendable {
+    static let priorities = 10
+
+    private var lanes: [Deque<QueueEntry>] = Array(repeating: [], count: priorities)
+    /// Bit `p` is set when lane `p` is not empty.
+    private var occupied: UInt16 = 0
+    private(set) var count = 0
+    private(set) var byteCount = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    mutating func append(_ entry: QueueEntry) {
+        let lane = Self.lane(for: entry.priority)
+        lanes[lane].append(entry)
+        occupied |= 1 << lane
+        count += 1
+        byteCount += entry.message.body.byteCount
+    }
+
+    /// Puts a message back where its sequence number belongs (usually the front of its lane).
+    mutating func putBack(_ entry: QueueEntry) {
+        let lane = Self.lane(for: entry.priority)
+        let index = lanes[lane].firstIndex { $0.sequence > entry.sequence } ?? lanes[lane].endIndex
+        lanes[lane].insert(entry, at: index)
+        occupied |= 1 << lane
+        count += 1
+        byteCount += entry.message.body.byteCount
+    }
+
+    /// Removes and returns the first message of the highest non-empty priority.
+    mutating func popFirst() -> QueueEntry? {
+        guard occupied != 0 else { return nil }
+        let lane = 15 - occupied.leadingZeroBitCount
+        let entry = lanes[lane].removeFirst()
+        didRemove(entry, from: lane)
+        return entry
+    }
+
+    /// Moves up to `limit` messages into `buffer`, highest priority first, skipping (and keeping)
+    /// those `accept` rejects.
+    mutating func take(upTo limit: Int, into buffer: inout Deque<QueueEntry>, where accept: (QueueEntry) -> Bool) {
+        var taken = 0
+        var lane = PendingMessages.priorities - 1
+        while lane >= 0, taken < limit {
+            defer { lane -= 1 }
+            guard occupied & (1 << lane) != 0 else { continue }
+            var kept = Deque<QueueEntry>()
+            var index = 0
+            var lanesChanged = false
+            while index < lanes[lane].count, taken < limit {
+                let entry = lanes[lane][index]
+                if accept(entry) {
+                    buffer.append(entry)
+                    taken += 1
+                    count -= 1
+                    byteCount -= entry.message.body.byteCount
+                    lanesChanged = true
+                } else {
+                    kept.append(entry)
+                }
+                index += 1
+            }
+            guard lanesChanged else { continue }
+            if kept.isEmpty {
+                lanes[lane].removeFirst(index)
+            } else {
+                kept.append(contentsOf: lanes[lane][index...])
+                lanes[lane] = kept
+            }
+            if lanes[lane].isEmpty { occupied &= ~(1 << lane) }
+        }
+    }
+
+    /// Removes every message `remove` selects and returns them.
+    mutating func removeAll(where remove: (QueueEntry) -> Bool) -> [QueueEntry] {
+        var removed: [QueueEntry] = []
+        for lane in 0..<Self.priorities where occupied & (1 << lane) != 0 {
+            var kept = Deque<QueueEntry>()
+            for entry in lanes[lane] {
+                if remove(entry) {
+                    removed.append(entry)
+                    count -= 1
+                    byteCount -= entry.message.body.byteCount
+                } else {
+                    kept.append(entry)
+                }
+            }
+            lanes[lane] = kept
+            if kept.isEmpty { occupied &= ~(1 << lane) }
+        }
+        return removed
+    }
+
+    /// Every waiting message in delivery order, highest priority first.
+    func snapshot() -> [QueueEntry] {
+        (0..<Self.priorities).reversed().flatMap { lanes[$0] }
+    }
+
+    private mutating func didRemove(_ entry: QueueEntry, from lane: Int) {
+        count -= 1
+        byteCount -= entry.message.body.byteCount
+        if lanes[lane].isEmpty { occupied &= ~(1 << lane) }
+    }
+
+    private static func lane(for priority: Int) -> Int { min(max(priority, 0), priorities - 1) }
+}

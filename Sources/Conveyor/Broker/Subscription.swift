@@ -1,0 +1,107 @@
+import Synchronization
+
+/// One subscription of a topic: its filter and the ``MessageQueue`` that holds its messages.
+///
+/// Non-durable subscriptions live as long as their consumer (or, when shared, their last consumer);
+/// durable ones live until unsubscribed and keep their persistent messages in the store.
+final class Subscription: Sendable {
+    enum Kind: Sendable, Equatable {
+        case nonDurable
+        case sharedNonDurable
+        case durable
+        case sharedDurable
+
+        var isDurable: Bool { self == .durable || self == .sharedDurable }
+        var isShared: Bool { self == .sharedNonDurable || self == .sharedDurable }
+    }
+
+    let kind: Kind
+    let topic: Topic
+    /// The identity of a durable or shared subscription; `nil` for a plain non-durable one.
+    let key: SubscriptionKey?
+    let selector: Selector?
+    let noLocal: Bool
+    /// The connection whose messages `noLocal` skips (non-durable subscriptions).
+    let ownerConnectionID: UInt64
+    /// The client whose messages `noLocal` skips (durable subscriptions outlive connections).
+    let ownerClientID: String?
+    let queue: MessageQueue
+    private let consumers = Mutex(0)
+
+    init(kind: Kind, topic: Topic, key: SubscriptionKey?, selector: Selector?, noLocal: Bool,
+         ownerConnectionID: UInt64, ownerClientID: String?, displayName: String) {
+        self.kind = kind
+        self.topic = topic
+        self.key = key
+        self.selector = selector
+        self.noLocal = noLocal
+        self.ownerConnectionID = ownerConnectionID
+        self.ownerClientID = ownerClientID
+        self.queue = MessageQueue(displayName: displayName, storeKey: kind.isDurable ? key.map { .subscription($0) } : nil)
+    }
+
+    /// The record the store keeps for a durable subscription.
+    var record: SubscriptionRecord? {
+        guard kind.isDurable, let key else { return nil }
+        return SubscriptionRecord(key: key, topic: topic.name, selector: selector?.expression, noLocal: noLocal,
+                                  isShared: kind.isShared)
+    }
+
+    /// Whether a message published by `connectionID` (of client `clientID`) belongs in this subscription.
+    func accepts(_ message: Message, fromConnection connectionID: UInt64, clientID: String?) -> Bool {
+        if noLocal {
+            if kind.isDurable {
+                if let ownerClientID, ownerClientID == clientID { return false }
+            } else if connectionID == ownerConnectionID {
+                return false
+            }
+        }
+        return selector?.matches(message) ?? true
+    }
+
+    /// Counts a new consumer.
+    /// - Throws: ``ConveyorError/Code/illegalState`` when an unshared subscription already has one.
+    func attachConsumer() throws(ConveyorError) {
+        try consumers.withLock { (count) throws(ConveyorError) in
+            if !kind.isShared, count > 0 {
+                throw .illegalState(
+                    "the durable subscription '\(key?.description ?? "")' already has an active consumer; close it first or use a shared subscription")
+            }
+            count += 1
+        }
+        queue.addConsumer()
+    }
+
+    /// Counts a consumer gone.
+    /// - Returns: How many consumers remain.
+    func detachConsumer(_ consumer: MessageConsumer) -> Int {
+        queue.removeConsumer(consumer)
+        return consumers.withLock { count in
+            count -= 1
+            return count
+        }
+    }
+
+    var activeConsumers: Int { consumers.withLock { $0 } }
+}
+
+/// A topic: the list of its subscriptions, copied on write so publishing reads it without waiting.
+final class TopicRouter: Sendable {
+    let topic: Topic
+    private let subscriptions = Mutex<[Subscription]>([])
+
+    init(topic: Topic) {
+        self.topic = topic
+    }
+
+    /// The current subscriptions (a copy-on-write snapshot: no allocation).
+    var current: [Subscription] { subscriptions.withLock { $0 } }
+
+    func add(_ subscription: Subscription) {
+        subscriptions.withLock { $0.append(subscription) }
+    }
+
+    func remove(_ subscription: Subscription) {
+        subscriptions.withLock { $0.removeAll { $0 === subscription } }
+    }
+}

@@ -1,0 +1,86 @@
+/// A JMS message selector: a condition on a message's headers and properties that decides which
+/// messages a consumer receives (JMS 3.1 §3.8.1).
+///
+/// The text is parsed once, when the selector is created; ``matches(_:)`` then evaluates the
+/// compiled expression for each message, without throwing and without allocating. The syntax is
+/// the SQL92 conditional subset JMS defines:
+///
+/// - identifiers name properties (case-sensitive, `NULL` when not set) or one of the headers
+///   `JMSDeliveryMode` (`'PERSISTENT'` or `'NON_PERSISTENT'`), `JMSPriority`, `JMSMessageID`,
+///   `JMSTimestamp`, `JMSCorrelationID` and `JMSType`;
+/// - literals: `'strings'` (`''` is a quote), exact numbers (`42`, `42L`, `0x2A`, `052`),
+///   approximate numbers (`1.5`, `.5`, `1e3`, `7.0f`), `TRUE` and `FALSE`;
+/// - operators, lowest precedence first: `OR`; `AND`; `NOT`; `=` `<>` `<` `<=` `>` `>=`,
+///   `[NOT] BETWEEN … AND …`, `[NOT] LIKE 'pattern' [ESCAPE 'c']`, `[NOT] IN ('a', …)`,
+///   `IS [NOT] NULL`; `+` `-`; `*` `/`; unary `+` `-`. Keywords are case-insensitive.
+///
+/// Evaluation uses SQL three-valued logic: a comparison with NULL is UNKNOWN, and a message matches
+/// only when the selector is TRUE. A comparison of unlike types (a string with a number), an
+/// ordering of strings or booleans, and arithmetic on a non-number are UNKNOWN too. Exact
+/// arithmetic stays exact; integer division by zero or overflow is UNKNOWN, while approximate
+/// arithmetic follows IEEE 754 (`1 / 0.0` is infinity).
+///
+/// Two selectors are equal when their texts are.
+public struct Selector: Sendable, Hashable, CustomStringConvertible {
+    /// The selector text, as given.
+    public let expression: String
+    /// The compiled expression.
+    private let root: SelectorExpression
+
+    /// Parses a selector; evaluate the result as often as needed.
+    /// - Parameter expression: The selector text, for example `"JMSPriority > 5 AND region = 'EU'"`.
+    /// - Throws: ``ConveyorError/Code/invalidSelector`` when the text is not a valid selector; the
+    ///   message names the 1-based character position and what was expected there, as in
+    ///   `invalid selector 'a = ' at position 5: expected a value after '='`.
+    public init(_ expression: String) throws(ConveyorError) {
+        do {
+            self.root = try SelectorParser.parse(expression)
+        } catch {
+            throw error.conveyorError(in: expression)
+        }
+        self.expression = expression
+    }
+
+    /// Parses an optional selector, treating no text, empty text and whitespace as no selector.
+    /// - Parameter expression: The selector text, or `nil`.
+    /// - Returns: `nil` when `expression` is `nil`, empty or only whitespace (JMS: an empty selector
+    ///   is the same as none); otherwise the parsed selector.
+    /// - Throws: ``ConveyorError/Code/invalidSelector`` when the text is not a valid selector.
+    public static func parse(_ expression: String?) throws(ConveyorError) -> Selector? {
+        guard let expression, !expression.allSatisfy(\.isWhitespace) else { return nil }
+        return try Selector(expression)
+    }
+
+    /// Whether the selector is TRUE for a message.
+    /// - Parameter message: The message to test.
+    /// - Returns: `true` only when the selector evaluates to TRUE; FALSE and UNKNOWN do not match.
+    public func matches(_ message: Message) -> Bool {
+        root.truth(in: message) == true
+    }
+
+    /// Evaluates the selector for a message under three-valued logic.
+    /// - Parameter message: The message to test.
+    /// - Returns: `true` (TRUE), `false` (FALSE) or `nil` (UNKNOWN: the outcome depends on a NULL
+    ///   or on values of unlike types).
+    public func evaluate(_ message: Message) -> Bool? {
+        root.truth(in: message)
+    }
+
+    /// The selector text.
+    public var description: String { expression }
+
+    /// Whether two selectors have the same text.
+    /// - Parameters:
+    ///   - lhs: A selector.
+    ///   - rhs: Another selector.
+    /// - Returns: `true` when the texts are equal.
+    public static func == (lhs: Selector, rhs: Selector) -> Bool {
+        lhs.expression == rhs.expression
+    }
+
+    /// Hashes the selector text.
+    /// - Parameter hasher: The hasher to feed.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(expression)
+    }
+}

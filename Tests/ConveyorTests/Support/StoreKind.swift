@@ -1,0 +1,37 @@
+import Conveyor
+import Foundation
+import Testing
+
+/// The stores the semantic suite runs against. Each new engine adds a case here, and every
+/// parameterised test then runs on it too.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case memory
+
+    var testDescription: String { rawValue }
+
+    /// A place the store keeps its data, reusable to reopen the same store after a broker closes.
+    final class Location: Sendable {
+        let kind: StoreKind
+        let directory: URL
+        private let memory = MemoryStore()
+
+        init(kind: StoreKind) {
+            self.kind = kind
+            self.directory = FileManager.default.temporaryDirectory
+                .appendingPathComponent("conveyor-tests-\(UUID().uuidString)")
+        }
+
+        /// A store on this location. For the memory store, the same instance every time (its
+        /// "disk" is the object).
+        func makeStore() throws -> any MessageStore {
+            switch kind {
+            case .memory: memory
+            }
+        }
+
+        deinit {
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+}
+
