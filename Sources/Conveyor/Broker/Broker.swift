@@ -48,7 +48,9 @@ public final class Broker: Sendable {
     public init(store: any MessageStore = MemoryStore(), configuration: BrokerConfiguration = .init()) throws(ConveyorError) {
         self.store = store
         self.configuration = configuration
-        self.origin = "conveyor-" + String(UInt32.random(in: .min ... .max), radix: 16)
+        // At most 15 UTF-8 bytes, so Swift stores it inline: copying a message ID then touches no
+        // shared reference count.
+        self.origin = "cv" + String(UInt32.random(in: .min ... .max), radix: 16)
         self.blockingCommits = store.commitMayBlock ? DispatchQueue(label: "conveyor.store-commits") : nil
         let recovery = try store.open()
         self.sequence = Atomic(recovery.highestSequence)

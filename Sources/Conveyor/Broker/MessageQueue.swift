@@ -129,6 +129,11 @@ final class MessageQueue: Sendable {
         }
     }
 
+    /// Whether a consumer is parked on this queue waiting for a message (for tests and diagnostics).
+    func isWaiting(_ consumer: MessageConsumer) -> Bool {
+        state.withLock { $0.hungry.contains { $0 === consumer } }
+    }
+
     /// Forgets that a consumer waits (it gave up: timeout, no-wait receive, cancellation).
     ///
     /// If a producer had already picked this consumer to wake for a new message, that wake-up is
