@@ -2,8 +2,9 @@
 /// messages a consumer receives (JMS 3.1 §3.8.1).
 ///
 /// The text is parsed once, when the selector is created; ``matches(_:)`` then evaluates the
-/// compiled expression for each message, without throwing and without allocating. The syntax is
-/// the SQL92 conditional subset JMS defines:
+/// compiled expression for each message, without throwing and without allocating (apart from
+/// formatting `JMSMessageID` when the selector names it). The syntax is the SQL92 conditional
+/// subset JMS defines:
 ///
 /// - identifiers name properties (case-sensitive, `NULL` when not set) or one of the headers
 ///   `JMSDeliveryMode` (`'PERSISTENT'` or `'NON_PERSISTENT'`), `JMSPriority`, `JMSMessageID`,
@@ -18,7 +19,13 @@
 /// only when the selector is TRUE. A comparison of unlike types (a string with a number), an
 /// ordering of strings or booleans, and arithmetic on a non-number are UNKNOWN too. Exact
 /// arithmetic stays exact; integer division by zero or overflow is UNKNOWN, while approximate
-/// arithmetic follows IEEE 754 (`1 / 0.0` is infinity).
+/// arithmetic follows IEEE 754 (`1 / 0.0` is infinity). `LIKE` compares Unicode scalars exactly,
+/// while `=` and `IN` use Swift string equality (canonically equivalent strings are equal).
+///
+/// Mistakes that types reveal before any message is seen are parse errors: a selector that is not
+/// a condition (`1 + 2`), a comparison of unlike literal or header types (`'a' = 1`), an ordering
+/// of strings or booleans (`JMSType < 'b'`), arithmetic on a string literal. Nesting is limited to
+/// 128 levels; `AND` and `OR` chains may be of any length.
 ///
 /// Two selectors are equal when their texts are.
 public struct Selector: Sendable, Hashable, CustomStringConvertible {
@@ -47,7 +54,7 @@ public struct Selector: Sendable, Hashable, CustomStringConvertible {
     ///   is the same as none); otherwise the parsed selector.
     /// - Throws: ``ConveyorError/Code/invalidSelector`` when the text is not a valid selector.
     public static func parse(_ expression: String?) throws(ConveyorError) -> Selector? {
-        guard let expression, !expression.allSatisfy(\.isWhitespace) else { return nil }
+        guard let expression, !expression.unicodeScalars.allSatisfy(\.properties.isWhitespace) else { return nil }
         return try Selector(expression)
     }
 

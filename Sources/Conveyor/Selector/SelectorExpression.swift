@@ -11,10 +11,10 @@ indirect enum SelectorExpression: Sendable {
     case field(SelectorField)
     /// `NOT e`.
     case not(SelectorExpression)
-    /// `l AND r`.
-    case and(SelectorExpression, SelectorExpression)
-    /// `l OR r`.
-    case or(SelectorExpression, SelectorExpression)
+    /// `e1 AND e2 AND …`: a chain is one node, so a long chain does not make a deep tree.
+    case and([SelectorExpression])
+    /// `e1 OR e2 OR …`: a chain is one node, so a long chain does not make a deep tree.
+    case or([SelectorExpression])
     /// `l op r` for `=`, `<>`, `<`, `<=`, `>`, `>=`.
     case comparison(ComparisonOperator, SelectorExpression, SelectorExpression)
     /// `l op r` for `+`, `-`, `*`, `/`.
@@ -108,19 +108,29 @@ indirect enum SelectorExpression: Sendable {
         case .not(let operand):
             return operand.truth(in: message).map { !$0 }
 
-        case .and(let l, let r):
-            let left = l.truth(in: message)
-            if left == false { return false }
-            let right = r.truth(in: message)
-            if right == false { return false }
-            return left == true && right == true ? true : nil
+        case .and(let operands):
+            // FALSE if any operand is FALSE, else UNKNOWN if any is UNKNOWN, else TRUE.
+            var unknown = false
+            for operand in operands {
+                switch operand.truth(in: message) {
+                case false?: return false
+                case nil: unknown = true
+                case true?: break
+                }
+            }
+            return unknown ? nil : true
 
-        case .or(let l, let r):
-            let left = l.truth(in: message)
-            if left == true { return true }
-            let right = r.truth(in: message)
-            if right == true { return true }
-            return left == false && right == false ? false : nil
+        case .or(let operands):
+            // TRUE if any operand is TRUE, else UNKNOWN if any is UNKNOWN, else FALSE.
+            var unknown = false
+            for operand in operands {
+                switch operand.truth(in: message) {
+                case true?: return true
+                case nil: unknown = true
+                case false?: break
+                }
+            }
+            return unknown ? nil : false
 
         case .comparison(let op, let l, let r):
             return Self.compare(op, l.value(in: message), r.value(in: message))
@@ -207,8 +217,10 @@ indirect enum SelectorExpression: Sendable {
     /// Numbers compare with numbers (an exact number is widened to `Double` when the other side is
     /// approximate, as Java's numeric promotion does); strings and booleans compare with their own
     /// type, for `=` and `<>` only.
-    /// - Returns: The result, or `nil` (UNKNOWN) when either side is NULL, the types are unlike, or
-    ///   an ordering operator meets strings or booleans.
+    /// A comparison of unlike types (a string with a number, say) is FALSE, as JMS 3.1 §3.8.1.2
+    /// says, never a run-time error: so `NOT (s = 1)` for a string `s` matches.
+    /// - Returns: The result; `nil` (UNKNOWN) when either side is NULL, or when an ordering operator
+    ///   meets strings or booleans (which only support `=` and `<>`).
     static func compare(_ op: ComparisonOperator, _ l: SelectorValue, _ r: SelectorValue) -> Bool? {
         switch (l, r) {
         case (.integer(let a), .integer(let b)): op.apply(a, b)
@@ -217,7 +229,8 @@ indirect enum SelectorExpression: Sendable {
         case (.real(let a), .real(let b)): op.apply(a, b)
         case (.string(let a), .string(let b)): op.equality(a == b)
         case (.bool(let a), .bool(let b)): op.equality(a == b)
-        default: nil
+        case (.null, _), (_, .null): nil
+        default: false
         }
     }
 }

@@ -1,4 +1,4 @@
-/// A token of selector text, with the 1-based character position where it starts.
+/// A token of selector text, with the 1-based position (in Unicode scalars) where it starts.
 struct SelectorToken: Sendable, Equatable {
     /// The kinds of token.
     enum Kind: Sendable, Equatable {
@@ -24,7 +24,7 @@ struct SelectorToken: Sendable, Equatable {
     let kind: Kind
     /// The source text of the token.
     let text: String
-    /// The 1-based character position of the token's first character.
+    /// The 1-based position of the token's first character, counted in Unicode scalars.
     let position: Int
 
     /// The token as error messages name it: `'='`, `identifier 'price'`, `keyword AND`, …
@@ -68,14 +68,18 @@ enum SelectorKeyword: String, Sendable, CaseIterable {
 /// hexadecimal (`0x1F`) or octal (`017`) with an optional `L`; approximate numerics such as `1.5`,
 /// `.5`, `5.`, `1e3`, `7.0f`, `7d`. Identifiers start with a Java identifier start character and go
 /// on with Java identifier part characters.
+///
+/// The text is read as Unicode scalars, as Java reads it as `char`s (the same for all but
+/// supplementary characters), so a combining mark right after a quote does not hide the quote, and
+/// positions in error messages count scalars.
 struct SelectorLexer {
-    private let characters: [Character]
+    private let characters: [Unicode.Scalar]
     private var index = 0
 
     /// Prepares to tokenize `text`.
     /// - Parameter text: The selector text.
     init(_ text: String) {
-        characters = Array(text)
+        characters = Array(text.unicodeScalars)
     }
 
     /// Splits the whole text into tokens, ending with an `.end` token.
@@ -96,7 +100,7 @@ struct SelectorLexer {
     /// - Returns: The token; `.end` once the text is used up.
     /// - Throws: A ``SelectorSyntaxError`` when the text there is not a valid token.
     mutating func next() throws(SelectorSyntaxError) -> SelectorToken {
-        while let c = peek(), c.isWhitespace { index += 1 }
+        while let c = peek(), c.properties.isWhitespace { index += 1 }
         let start = index
         guard let c = peek() else {
             return SelectorToken(kind: .end, text: "", position: start + 1)
@@ -137,7 +141,7 @@ struct SelectorLexer {
                 guard peek() == "'" else { break }
                 index += 1
             }
-            value.append(c)
+            value.unicodeScalars.append(c)
         }
         return token(.string(value), from: start)
     }
@@ -171,11 +175,12 @@ struct SelectorLexer {
             index += 1
             if let sign = peek(), sign == "+" || sign == "-" { index += 1 }
             guard peek()?.isASCIIDigit == true else {
-                throw SelectorSyntaxError(position: index + 1, "expected the digits of the exponent of '\(text(from: start))'")
+                throw SelectorSyntaxError(
+                    position: index + 1, "expected the digits of the exponent of '\(text(from: start))'")
             }
             skipDigits()
         }
-        if let suffix = peek(), "fFdD".contains(suffix) {
+        if let suffix = peek(), "fFdD".unicodeScalars.contains(suffix) {
             return try real(from: start, mantissaEnd: index, isFloat: suffix == "f" || suffix == "F")
         }
         if isReal {
@@ -190,8 +195,8 @@ struct SelectorLexer {
     private mutating func integer(
         from start: Int, digitsFrom: Int, radix: Int
     ) throws(SelectorSyntaxError) -> SelectorToken {
-        while let c = peek(), c.isHexDigit, c.isASCII { index += 1 }
-        let digits = String(characters[digitsFrom..<index])
+        while let c = peek(), radix == 16 ? c.properties.isASCIIHexDigit : c.isASCIIDigit { index += 1 }
+        let digits = text(from: digitsFrom)
         if let suffix = peek(), suffix == "l" || suffix == "L" { index += 1 }
         try checkNothingGlued(to: start)
         let literal = text(from: start)
@@ -199,7 +204,7 @@ struct SelectorLexer {
             throw SelectorSyntaxError(position: start + 1, "expected hexadecimal digits after '\(literal)'")
         }
         guard let magnitude = UInt64(digits, radix: radix) else {
-            if digits.allSatisfy({ $0.isHexDigit && $0.hexDigitValue.map { $0 < radix } == true }) {
+            if digits.allSatisfy({ $0.hexDigitValue.map { $0 < radix } == true }) {
                 throw SelectorSyntaxError(position: start + 1, "the number \(literal) is out of range for a long")
             }
             let kind = radix == 8 ? "octal" : radix == 16 ? "hexadecimal" : "decimal"
@@ -213,8 +218,10 @@ struct SelectorLexer {
     private mutating func real(
         from start: Int, mantissaEnd: Int, isFloat: Bool
     ) throws(SelectorSyntaxError) -> SelectorToken {
-        let mantissa = String(characters[start..<mantissaEnd])
-        if mantissaEnd < characters.count, "fFdD".contains(characters[mantissaEnd]) { index = mantissaEnd + 1 }
+        let mantissa = text(from: start, to: mantissaEnd)
+        if mantissaEnd < characters.count, "fFdD".unicodeScalars.contains(characters[mantissaEnd]) {
+            index = mantissaEnd + 1
+        }
         try checkNothingGlued(to: start)
         let literal = text(from: start)
         // Java reads a `float` literal as a float and widens it, so 1.1f is 1.100000023841858.
@@ -223,7 +230,8 @@ struct SelectorLexer {
             throw SelectorSyntaxError(position: start + 1, "'\(literal)' is not a valid number")
         }
         guard value.isFinite else {
-            throw SelectorSyntaxError(position: start + 1, "the number \(literal) is out of range for a \(isFloat ? "float" : "double")")
+            let type = isFloat ? "float" : "double"
+            throw SelectorSyntaxError(position: start + 1, "the number \(literal) is out of range for a \(type)")
         }
         return token(.real(value), from: start)
     }
@@ -238,7 +246,7 @@ struct SelectorLexer {
 
     // MARK: - Helpers
 
-    private func peek(_ offset: Int = 0) -> Character? {
+    private func peek(_ offset: Int = 0) -> Unicode.Scalar? {
         let i = index + offset
         return i < characters.count ? characters[i] : nil
     }
@@ -247,8 +255,10 @@ struct SelectorLexer {
         while peek()?.isASCIIDigit == true { index += 1 }
     }
 
-    private func text(from start: Int) -> String {
-        String(characters[start..<index])
+    private func text(from start: Int, to end: Int? = nil) -> String {
+        var text = ""
+        text.unicodeScalars.append(contentsOf: characters[start..<(end ?? index)])
+        return text
     }
 
     private func token(_ kind: SelectorToken.Kind, from start: Int) -> SelectorToken {
@@ -256,38 +266,26 @@ struct SelectorLexer {
     }
 
     /// Java's `Character.isJavaIdentifierStart`: letters, letter numbers, currency symbols and
-    /// connector punctuation (`_`), judged on the character's first scalar; any combining marks
-    /// that follow must be identifier parts.
-    static func isIdentifierStart(_ c: Character) -> Bool {
-        var scalars = c.unicodeScalars.makeIterator()
-        guard let first = scalars.next() else { return false }
-        switch first.properties.generalCategory {
+    /// connector punctuation such as `_`.
+    static func isIdentifierStart(_ c: Unicode.Scalar) -> Bool {
+        switch c.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
              .letterNumber, .currencySymbol, .connectorPunctuation:
-            break
+            true
         default:
-            return false
+            false
         }
-        while let scalar = scalars.next() {
-            if !isIdentifierPart(scalar) { return false }
-        }
-        return true
     }
 
-    /// Java's `Character.isJavaIdentifierPart`, applied to every scalar of the character.
-    static func isIdentifierPart(_ c: Character) -> Bool {
-        c.unicodeScalars.allSatisfy(isIdentifierPart)
-    }
-
-    private static func isIdentifierPart(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
-             .letterNumber, .currencySymbol, .connectorPunctuation, .decimalNumber,
-             .nonspacingMark, .spacingMark, .format:
+    /// Java's `Character.isJavaIdentifierPart`: identifier start characters, digits, combining
+    /// marks, and the characters Java ignores in identifiers (format and some control characters).
+    static func isIdentifierPart(_ c: Unicode.Scalar) -> Bool {
+        if isIdentifierStart(c) { return true }
+        switch c.properties.generalCategory {
+        case .decimalNumber, .nonspacingMark, .spacingMark, .format:
             return true
         default:
-            // Java's "identifier ignorable" control characters.
-            switch scalar.value {
+            switch c.value {
             case 0x00...0x08, 0x0E...0x1B, 0x7F...0x9F: return true
             default: return false
             }
@@ -295,10 +293,7 @@ struct SelectorLexer {
     }
 }
 
-extension Character {
+extension Unicode.Scalar {
     /// Whether this is one of the ASCII digits 0 to 9.
-    fileprivate var isASCIIDigit: Bool {
-        guard let ascii = asciiValue else { return false }
-        return ascii >= 0x30 && ascii <= 0x39
-    }
+    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }

@@ -9,7 +9,14 @@
 /// comparison of unlike types (`'a' = 1`), an ordering of strings or booleans (`JMSType < 'b'`),
 /// arithmetic on a string, and `LIKE` or `IN` on a numeric header. Properties are typed only per
 /// message, so those checks fall to evaluation, where such operations are UNKNOWN.
+///
+/// Nesting (parentheses, `NOT`, signs, and operators within operators) is limited to
+/// ``maximumDepth`` levels, so that neither parsing nor evaluation can exhaust the stack whatever the
+/// text; chains of `AND` or of `OR` are single nodes and may be as long as needed.
 struct SelectorParser {
+    /// The deepest nesting a selector may have.
+    static let maximumDepth = 128
+
     /// A parsed sub-expression with what the parser knows about it.
     private struct Operand {
         /// The expression.
@@ -18,10 +25,14 @@ struct SelectorParser {
         var type: SelectorType
         /// The 1-based position of its first character.
         var position: Int
+        /// The height of its expression tree: 1 for a literal or an identifier.
+        var depth = 1
     }
 
     private let tokens: [SelectorToken]
     private var index = 0
+    /// How many parentheses, `NOT`s and signs enclose the current token.
+    private var nesting = 0
 
     private init(tokens: [SelectorToken]) {
         self.tokens = tokens
@@ -59,35 +70,37 @@ struct SelectorParser {
     // MARK: - Logical operators
 
     private mutating func parseOr() throws(SelectorSyntaxError) -> Operand {
-        var left = try parseAnd()
+        let first = try parseAnd()
+        guard isKeyword(.or) else { return first }
+        var operands = [first]
         while isKeyword(.or) {
             advance()
-            let right = try parseAnd()
-            try requireCondition(left, for: "OR")
-            try requireCondition(right, for: "OR")
-            left = Operand(expression: .or(left.expression, right.expression), type: .boolean, position: left.position)
+            operands.append(try parseAnd())
         }
-        return left
+        for operand in operands { try requireCondition(operand, for: "OR") }
+        return try compound(.or(operands.map(\.expression)), .boolean, at: first.position, operands)
     }
 
     private mutating func parseAnd() throws(SelectorSyntaxError) -> Operand {
-        var left = try parseNot()
+        let first = try parseNot()
+        guard isKeyword(.and) else { return first }
+        var operands = [first]
         while isKeyword(.and) {
             advance()
-            let right = try parseNot()
-            try requireCondition(left, for: "AND")
-            try requireCondition(right, for: "AND")
-            left = Operand(expression: .and(left.expression, right.expression), type: .boolean, position: left.position)
+            operands.append(try parseNot())
         }
-        return left
+        for operand in operands { try requireCondition(operand, for: "AND") }
+        return try compound(.and(operands.map(\.expression)), .boolean, at: first.position, operands)
     }
 
     private mutating func parseNot() throws(SelectorSyntaxError) -> Operand {
         guard isKeyword(.not) else { return try parsePredicate() }
         let not = advance()
+        try enterNesting(at: not)
+        defer { nesting -= 1 }
         let operand = try parseNot()
         try requireCondition(operand, for: "NOT")
-        return Operand(expression: .not(operand.expression), type: .boolean, position: not.position)
+        return try compound(.not(operand.expression), .boolean, at: not.position, [operand])
     }
 
     // MARK: - Comparisons
@@ -100,8 +113,8 @@ struct SelectorParser {
             let opToken = advance()
             let right = try parseAdditive()
             try checkComparison(op, left, right, at: opToken)
-            return Operand(
-                expression: .comparison(op, left.expression, right.expression), type: .boolean, position: left.position)
+            return try compound(
+                .comparison(op, left.expression, right.expression), .boolean, at: left.position, [left, right])
 
         case .keyword(.not):
             let next = tokens[min(index + 1, tokens.count - 1)]
@@ -124,17 +137,15 @@ struct SelectorParser {
     private mutating func parseKeywordPredicate(
         _ keyword: SelectorKeyword, left: Operand, negated: Bool
     ) throws(SelectorSyntaxError) -> Operand {
-        let expression: SelectorExpression
         switch keyword {
-        case .between: expression = try parseBetween(left, negated: negated)
-        case .like: expression = try parseLike(left, negated: negated)
-        case .in: expression = try parseIn(left, negated: negated)
-        default: expression = try parseIsNull(left)
+        case .between: return try parseBetween(left, negated: negated)
+        case .like: return try compound(parseLike(left, negated: negated), .boolean, at: left.position, [left])
+        case .in: return try compound(parseIn(left, negated: negated), .boolean, at: left.position, [left])
+        default: return try compound(parseIsNull(left), .boolean, at: left.position, [left])
         }
-        return Operand(expression: expression, type: .boolean, position: left.position)
     }
 
-    private mutating func parseBetween(_ left: Operand, negated: Bool) throws(SelectorSyntaxError) -> SelectorExpression {
+    private mutating func parseBetween(_ left: Operand, negated: Bool) throws(SelectorSyntaxError) -> Operand {
         advance()
         let low = try parseAdditive()
         guard isKeyword(.and) else {
@@ -144,9 +155,12 @@ struct SelectorParser {
         advance()
         let high = try parseAdditive()
         for operand in [left, low, high] where !operand.type.fits(.number) {
-            throw SelectorSyntaxError(position: operand.position, "BETWEEN compares numbers only, found \(operand.type)")
+            throw SelectorSyntaxError(
+                position: operand.position, "BETWEEN compares numbers only, found \(operand.type)")
         }
-        return .between(left.expression, low: low.expression, high: high.expression, negated: negated)
+        return try compound(
+            .between(left.expression, low: low.expression, high: high.expression, negated: negated), .boolean,
+            at: left.position, [left, low, high])
     }
 
     private mutating func parseLike(_ left: Operand, negated: Bool) throws(SelectorSyntaxError) -> SelectorExpression {
@@ -158,7 +172,7 @@ struct SelectorParser {
                 position: patternToken.position, "expected a string pattern after LIKE, found \(patternToken.summary)")
         }
         advance()
-        var escape: Character?
+        var escape: Unicode.Scalar?
         if isKeyword(.escape) {
             advance()
             guard case .string(let text) = current.kind else {
@@ -166,12 +180,12 @@ struct SelectorParser {
                     position: current.position,
                     "expected a one-character string after ESCAPE, found \(current.summary)")
             }
-            guard text.count == 1 else {
+            guard text.unicodeScalars.count == 1 else {
                 throw SelectorSyntaxError(
                     position: current.position,
                     "the ESCAPE string must be exactly one character, found \(current.text)")
             }
-            escape = text.first
+            escape = text.unicodeScalars.first
             advance()
         }
         do {
@@ -179,7 +193,8 @@ struct SelectorParser {
         } catch {
             throw SelectorSyntaxError(
                 position: patternToken.position,
-                "the LIKE pattern \(patternToken.text) ends with its escape character, which must be followed by the character it escapes")
+                "the LIKE pattern \(patternToken.text) ends with its escape character, "
+                    + "which must be followed by the character it escapes")
         }
     }
 
@@ -214,7 +229,8 @@ struct SelectorParser {
 
     private mutating func parseIsNull(_ left: Operand) throws(SelectorSyntaxError) -> SelectorExpression {
         guard case .field(let field) = left.expression else {
-            throw SelectorSyntaxError(position: left.position, "IS NULL applies to an identifier only; expected an identifier before IS")
+            throw SelectorSyntaxError(
+                position: left.position, "IS NULL applies to an identifier only; expected an identifier before IS")
         }
         advance()
         let negated = isKeyword(.not)
@@ -254,6 +270,8 @@ struct SelectorParser {
         guard isSymbol("+") || isSymbol("-") else { return try parsePrimary() }
         let sign = advance()
         let negate = sign.text == "-"
+        try enterNesting(at: sign)
+        defer { nesting -= 1 }
         // A signed literal is folded into the literal, which is also how -9223372036854775808 fits.
         switch current.kind {
         case .integer(let magnitude, let isDecimal):
@@ -269,7 +287,7 @@ struct SelectorParser {
                 throw SelectorSyntaxError(
                     position: operand.position, "unary '\(sign.text)' needs a number, found \(operand.type)")
             }
-            return Operand(expression: .sign(operand.expression, negate: negate), type: .number, position: sign.position)
+            return try compound(.sign(operand.expression, negate: negate), .number, at: sign.position, [operand])
         }
     }
 
@@ -286,7 +304,8 @@ struct SelectorParser {
             expression = .literal(.string(value))
             type = .string
         case .integer(let magnitude, let isDecimal):
-            expression = .literal(.integer(try integer(magnitude: magnitude, isDecimal: isDecimal, negate: false, token: token)))
+            let value = try integer(magnitude: magnitude, isDecimal: isDecimal, negate: false, token: token)
+            expression = .literal(.integer(value))
             type = .number
         case .real(let value):
             expression = .literal(.real(value))
@@ -296,6 +315,8 @@ struct SelectorParser {
             type = .boolean
         case .symbol("("):
             advance()
+            try enterNesting(at: token)
+            defer { nesting -= 1 }
             let inner = try parseOr()
             guard isSymbol(")") else {
                 throw SelectorSyntaxError(
@@ -303,7 +324,7 @@ struct SelectorParser {
                     "expected ')' to close the '(' at position \(token.position)\(found)")
             }
             advance()
-            return Operand(expression: inner.expression, type: inner.type, position: token.position)
+            return Operand(expression: inner.expression, type: inner.type, position: token.position, depth: inner.depth)
         default:
             throw expectedValue()
         }
@@ -327,7 +348,8 @@ struct SelectorParser {
             for operand in [left, right] where !operand.type.fits(.number) {
                 throw SelectorSyntaxError(
                     position: token.position,
-                    "'\(op.rawValue)' compares numbers only, found \(operand.type); strings and booleans support only = and <>")
+                    "'\(op.rawValue)' compares numbers only, found \(operand.type); "
+                        + "strings and booleans support only = and <>")
             }
         }
         guard left.type.fits(right.type) else {
@@ -344,14 +366,39 @@ struct SelectorParser {
             throw SelectorSyntaxError(
                 position: operand.position, "'\(op.rawValue)' needs numbers, found \(operand.type)")
         }
-        return Operand(
-            expression: .arithmetic(op, left.expression, right.expression), type: .number, position: left.position)
+        return try compound(
+            .arithmetic(op, left.expression, right.expression), .number, at: left.position, [left, right])
     }
 
-    private func requireStringIdentifier(_ operand: Operand, for keyword: String) throws(SelectorSyntaxError) -> SelectorField {
+    /// An operand for a node over `children`, checking that the tree stays within ``maximumDepth``.
+    private func compound(
+        _ expression: SelectorExpression, _ type: SelectorType, at position: Int, _ children: [Operand]
+    ) throws(SelectorSyntaxError) -> Operand {
+        let depth = 1 + children.reduce(0) { max($0, $1.depth) }
+        guard depth <= Self.maximumDepth else { throw tooDeep(at: position) }
+        return Operand(expression: expression, type: type, position: position, depth: depth)
+    }
+
+    /// Counts one more level of parentheses, `NOT` or sign, refusing to go past ``maximumDepth``.
+    private mutating func enterNesting(at token: SelectorToken) throws(SelectorSyntaxError) {
+        guard nesting < Self.maximumDepth else { throw tooDeep(at: token.position) }
+        nesting += 1
+    }
+
+    private func tooDeep(at position: Int) -> SelectorSyntaxError {
+        SelectorSyntaxError(
+            position: position,
+            "the selector nests too deeply: at most \(Self.maximumDepth) levels of parentheses and operators "
+                + "are allowed")
+    }
+
+    private func requireStringIdentifier(
+        _ operand: Operand, for keyword: String
+    ) throws(SelectorSyntaxError) -> SelectorField {
         guard case .field(let field) = operand.expression else {
             throw SelectorSyntaxError(
-                position: operand.position, "\(keyword) applies to an identifier only; expected an identifier before \(keyword)")
+                position: operand.position,
+                "\(keyword) applies to an identifier only; expected an identifier before \(keyword)")
         }
         guard field.staticType.fits(.string) else {
             throw SelectorSyntaxError(
