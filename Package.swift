@@ -5,18 +5,34 @@ let package = Package(
     name: "Conveyor",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Conveyor", targets: ["Conveyor"])
+        .library(name: "Conveyor", targets: ["Conveyor"]),
+        .library(name: "ConveyorWorkloads", targets: ["ConveyorWorkloads"]),
+        .executable(name: "conveyor", targets: ["ConveyorCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .target(
             name: "Conveyor",
             dependencies: [
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ConveyorWorkloads",
+            dependencies: ["Conveyor"]
+        ),
+        .executableTarget(
+            name: "ConveyorCLI",
+            dependencies: [
+                "Conveyor",
+                "ConveyorWorkloads",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(

@@ -2,7 +2,7 @@
 public struct DestinationStatistics: Sendable, Hashable {
     /// `queue://name`, or `topic://name` followed by the subscription (`topic://prices#billing:audit`).
     public var name: String
-    /// Messages waiting to be delivered.
+    /// Messages waiting to be delivered, including those waiting out a delivery or redelivery delay.
     public var depth: Int
     /// The body bytes of the waiting messages.
     public var depthBytes: Int
@@ -12,6 +12,12 @@ public struct DestinationStatistics: Sendable, Hashable {
     public var enqueued: Int
     /// Messages acknowledged, so removed for good.
     public var dequeued: Int
+    /// Messages whose time-to-live ran out before delivery.
+    public var expired: Int
+    /// Messages moved to the dead letter queue after too many deliveries.
+    public var deadLettered: Int
+    /// Messages dropped to make room under the drop-oldest overflow policy.
+    public var dropped: Int
     /// Consumers currently open on it.
     public var consumers: Int
 }

@@ -37,13 +37,14 @@ public final class MessageConsumer: Sendable {
     private let listening = Atomic<Bool>(false)
     private let parker = Parker()
 
-    init(session: Session, destination: Destination, queue: MessageQueue, selector: Selector?, subscription: Subscription?) {
+    init(session: Session, destination: Destination, queue: MessageQueue, selector: Selector?, subscription: Subscription?, exclusive: Bool) {
         self.session = session
         self.destination = destination
         self.queue = queue
         self.selector = selector
         self.subscription = subscription
         self.prefetch = max(1, session.broker.configuration.prefetch)
+        queue.addConsumer(self, exclusive: exclusive)
     }
 
     /// The consumer's message selector, if it has one.
@@ -112,15 +113,24 @@ public final class MessageConsumer: Sendable {
     /// When persistent messages are taken, their delivery counts are written to the store first, so
     /// that after a crash they come back flagged redelivered.
     private func take() async throws(ConveyorError) -> QueueEntry? {
-        let (entry, fetched) = state.withLock { state -> (QueueEntry?, [QueueEntry]) in
-            if state.isClosed { return (nil, []) }
-            if let entry = state.buffer.popFirst() { return (entry, []) }
-            guard queue.fetch(for: self, limit: prefetch, into: &state.buffer) > 0 else { return (nil, []) }
-            let entry = state.buffer.popFirst()
-            guard let entry, queue.isDurable, entry.isPersistent || state.buffer.contains(where: \.isPersistent) else {
-                return (entry, [])
+        let now = WallClock.nowMillis()
+        let (entry, fetched, discarded) = state.withLock { state -> (QueueEntry?, [QueueEntry], [DiscardedEntry]) in
+            if state.isClosed { return (nil, [], []) }
+            var discarded: [DiscardedEntry] = []
+            while let entry = state.buffer.popFirst() {
+                guard entry.isExpired(at: now) else { return (entry, [], discarded) }
+                queue.markReturned(CollectionOfOne(entry))
+                discarded.append(DiscardedEntry(entry: entry, reason: .expired))
             }
-            return (entry, [entry] + state.buffer)
+            discarded += queue.fetch(for: self, limit: prefetch, into: &state.buffer, now: now)
+            guard let entry = state.buffer.popFirst() else { return (nil, [], discarded) }
+            guard queue.isDurable, entry.isPersistent || state.buffer.contains(where: \.isPersistent) else {
+                return (entry, [], discarded)
+            }
+            return (entry, [entry] + state.buffer, discarded)
+        }
+        if !discarded.isEmpty {
+            try await session.broker.dispose(discarded, from: queue)
         }
         if let key = queue.storeKey, !fetched.isEmpty {
             let batch = StoreBatch(fetched.filter(\.isPersistent).map {
@@ -240,6 +250,7 @@ public final class MessageConsumer: Sendable {
         }
         guard let buffer else { return }
         listening.store(false, ordering: .releasing)
+        queue.markReturned(buffer)
         queue.putBack(Array(buffer), wereDelivered: false)
         if let subscription {
             session.broker.consumerClosed(self, on: subscription)
@@ -257,6 +268,7 @@ public final class MessageConsumer: Sendable {
             defer { state.buffer = [] }
             return state.buffer
         }
+        queue.markReturned(buffer)
         queue.putBack(Array(buffer), wereDelivered: false)
     }
 }

@@ -62,21 +62,24 @@ public final class Session: Sendable, MessageAcknowledging {
     ///   - destination: The queue or topic.
     ///   - selector: A JMS message selector; `nil` or empty accepts every message.
     ///   - noLocal: For topics: skip messages published by this connection.
+    ///   - options: Further settings, such as an exclusive queue consumer.
     /// - Returns: A consumer; it receives once the connection is started.
     /// - Throws: ``ConveyorError/Code/invalidSelector`` for a malformed selector,
     ///   ``ConveyorError/Code/invalidDestination`` for an invalid destination or another
     ///   connection's temporary destination, ``ConveyorError/Code/illegalState`` if closed.
-    public func createConsumer(for destination: Destination, selector: String? = nil, noLocal: Bool = false) throws(ConveyorError) -> MessageConsumer {
+    public func createConsumer(for destination: Destination, selector: String? = nil, noLocal: Bool = false,
+                               options: ConsumerOptions = .init()) throws(ConveyorError) -> MessageConsumer {
         try checkOpen()
         let parsed = try Selector.parse(selector)
         switch destination {
         case .queue(let queue):
             let messageQueue = try broker.consumableQueue(queue, connectionID: connection.id)
-            messageQueue.addConsumer()
-            return register(MessageConsumer(session: self, destination: destination, queue: messageQueue, selector: parsed, subscription: nil))
+            return register(MessageConsumer(
+                session: self, destination: destination, queue: messageQueue, selector: parsed, subscription: nil,
+                exclusive: options.exclusive))
         case .topic(let topic):
             let subscription = try broker.subscribeNonDurable(request(.nonDurable, topic, name: "", parsed, noLocal))
-            return register(MessageConsumer(session: self, destination: destination, queue: subscription.queue, selector: nil, subscription: subscription))
+            return register(MessageConsumer(session: self, destination: destination, queue: subscription.queue, selector: nil, subscription: subscription, exclusive: false))
         }
     }
 
@@ -98,7 +101,7 @@ public final class Session: Sendable, MessageAcknowledging {
         }
         try DestinationName.validate(name, what: "subscription name")
         let subscription = try await broker.subscribeDurable(request(.durable, topic, name: name, try Selector.parse(selector), noLocal))
-        return register(MessageConsumer(session: self, destination: .topic(topic), queue: subscription.queue, selector: nil, subscription: subscription))
+        return register(MessageConsumer(session: self, destination: .topic(topic), queue: subscription.queue, selector: nil, subscription: subscription, exclusive: false))
     }
 
     /// Creates a consumer on a shared non-durable subscription (JMS 2.0): every consumer of the same
@@ -113,7 +116,7 @@ public final class Session: Sendable, MessageAcknowledging {
         try checkOpen()
         try DestinationName.validate(name, what: "subscription name")
         let subscription = try broker.subscribeNonDurable(request(.sharedNonDurable, topic, name: name, try Selector.parse(selector), false))
-        return register(MessageConsumer(session: self, destination: .topic(topic), queue: subscription.queue, selector: nil, subscription: subscription))
+        return register(MessageConsumer(session: self, destination: .topic(topic), queue: subscription.queue, selector: nil, subscription: subscription, exclusive: false))
     }
 
     /// Creates a consumer on a shared durable subscription (JMS 2.0): consumers of the same name
@@ -128,7 +131,7 @@ public final class Session: Sendable, MessageAcknowledging {
         try checkOpen()
         try DestinationName.validate(name, what: "subscription name")
         let subscription = try await broker.subscribeDurable(request(.sharedDurable, topic, name: name, try Selector.parse(selector), false))
-        return register(MessageConsumer(session: self, destination: .topic(topic), queue: subscription.queue, selector: nil, subscription: subscription))
+        return register(MessageConsumer(session: self, destination: .topic(topic), queue: subscription.queue, selector: nil, subscription: subscription, exclusive: false))
     }
 
     /// Creates a browser that looks at a queue's waiting messages without consuming them.
@@ -295,7 +298,7 @@ public final class Session: Sendable, MessageAcknowledging {
                 throw error
             }
         }
-        queue.markAcknowledged()
+        queue.markAcknowledged(bytes: entry.message.body.byteCount)
     }
 
     /// Hands a message a listener failed on back to its queue, so it is delivered again.

@@ -71,21 +71,21 @@ public final class Broker: Sendable {
                 let subscription = Subscription(
                     kind: record.isShared ? .sharedDurable : .durable, topic: topic, key: record.key,
                     selector: selector, noLocal: record.noLocal, ownerConnectionID: 0, ownerClientID: record.key.clientID,
-                    displayName: "\(topic)#\(record.key)")
+                    displayName: "\(topic)#\(record.key)", configuration: configuration)
                 registry.durableSubscriptions[record.key] = subscription
-                Self.router(for: topic, in: &registry).add(subscription)
+                router(for: topic, in: &registry).add(subscription)
             }
             for (key, recovered) in recovery.messages {
-                let queue: MessageQueue
+                let target: MessageQueue
                 switch key {
                 case .queue(let name):
-                    queue = Self.queue(named: name, in: &registry)
+                    target = queue(named: name, in: &registry)
                 case .subscription(let subscriptionKey):
                     guard let subscription = registry.durableSubscriptions[subscriptionKey] else {
                         logger.warning("the store holds messages for unknown subscription \(subscriptionKey); ignoring them")
                         continue
                     }
-                    queue = subscription.queue
+                    target = subscription.queue
                 }
                 let entries = recovered.sorted { $0.sequence < $1.sequence }.map { item in
                     var message = item.message
@@ -93,7 +93,8 @@ public final class Broker: Sendable {
                     message.redelivered = item.deliveryCount > 0
                     return QueueEntry(sequence: item.sequence, message: message)
                 }
-                try? queue.enqueue(entries)
+                try? target.enqueue(entries)
+                for entry in entries { if let id = entry.message.duplicateID { _ = target.admitDuplicateID(id) } }
             }
         }
         logger.debug("broker opened", metadata: ["store": "\(store.name)", "messages": "\(recovery.messages.values.reduce(0) { $0 + $1.count })"])
@@ -118,7 +119,7 @@ public final class Broker: Sendable {
                 + registry.topics.values.flatMap { $0.current.map(\.queue) }
                 + registry.temporaryTopics.values.flatMap { $0.router.current.map(\.queue) }
         }
-        return queues.map { $0.statistics(destination: $0.displayName) }.sorted { $0.name < $1.name }
+        return queues.map { $0.statistics() }.sorted { $0.name < $1.name }
     }
 
     /// Counters for one queue, or `nil` if the queue has never been used.
@@ -127,7 +128,7 @@ public final class Broker: Sendable {
         let messageQueue = registry.withLock { registry in
             queue.isTemporary ? registry.temporaryQueues[queue.name]?.queue : registry.queues[queue.name]
         }
-        return messageQueue.map { $0.statistics(destination: $0.displayName) }
+        return messageQueue.map { $0.statistics() }
     }
 
     /// Removes every waiting (not in-flight) message of a queue.
@@ -195,12 +196,12 @@ public final class Broker: Sendable {
                 guard let item = registry.temporaryQueues[queue.name] else { throw Self.deletedTemporary(destination) }
                 return .queue(item.queue)
             case .queue(let queue):
-                return .queue(Self.queue(named: queue.name, in: &registry))
+                return .queue(self.queue(named: queue.name, in: &registry))
             case .topic(let topic) where topic.isTemporary:
                 guard let item = registry.temporaryTopics[topic.name] else { throw Self.deletedTemporary(destination) }
                 return .topic(item.router)
             case .topic(let topic):
-                return .topic(Self.router(for: topic, in: &registry))
+                return .topic(router(for: topic, in: &registry))
             }
         }
     }
@@ -222,7 +223,10 @@ public final class Broker: Sendable {
             if registry.isClosed { throw .closed("broker") }
             registry.temporaryCounter += 1
             let queue = Queue(temporaryName: "temp-queue-\(origin)-\(owner)-\(registry.temporaryCounter)")
-            registry.temporaryQueues[queue.name] = (MessageQueue(displayName: queue.description, storeKey: nil), owner)
+            let messageQueue = MessageQueue(
+                displayName: queue.description, baseName: queue.name, storeKey: nil,
+                policy: configuration.defaultPolicy, duplicateWindow: configuration.duplicateDetectionWindow)
+            registry.temporaryQueues[queue.name] = (messageQueue, owner)
             return queue
         }
     }
@@ -232,7 +236,7 @@ public final class Broker: Sendable {
             if registry.isClosed { throw .closed("broker") }
             registry.temporaryCounter += 1
             let topic = Topic(temporaryName: "temp-topic-\(origin)-\(owner)-\(registry.temporaryCounter)")
-            registry.temporaryTopics[topic.name] = (TopicRouter(topic: topic), owner)
+            registry.temporaryTopics[topic.name] = (TopicRouter(topic: topic, duplicateWindow: configuration.duplicateDetectionWindow), owner)
             return topic
         }
     }
@@ -246,7 +250,7 @@ public final class Broker: Sendable {
                 guard let item = registry.temporaryQueues[queue.name], item.owner == owner else {
                     throw Self.deletedTemporary(destination)
                 }
-                if item.queue.statistics(destination: "").consumers > 0 {
+                if item.queue.statistics().consumers > 0 {
                     throw .illegalState("\(queue) still has consumers; close them before deleting it")
                 }
                 registry.temporaryQueues[queue.name] = nil
@@ -269,16 +273,18 @@ public final class Broker: Sendable {
         .invalidDestination("the temporary destination \(destination) does not exist: it was deleted or its connection closed")
     }
 
-    private static func queue(named name: String, in registry: inout Registry) -> MessageQueue {
+    private func queue(named name: String, in registry: inout Registry) -> MessageQueue {
         if let queue = registry.queues[name] { return queue }
-        let queue = MessageQueue(displayName: "queue://\(name)", storeKey: .queue(name))
+        let queue = MessageQueue(
+            displayName: "queue://\(name)", baseName: name, storeKey: .queue(name),
+            policy: configuration.policy(for: name), duplicateWindow: configuration.duplicateDetectionWindow)
         registry.queues[name] = queue
         return queue
     }
 
-    private static func router(for topic: Topic, in registry: inout Registry) -> TopicRouter {
+    private func router(for topic: Topic, in registry: inout Registry) -> TopicRouter {
         if let router = registry.topics[topic.name] { return router }
-        let router = TopicRouter(topic: topic)
+        let router = TopicRouter(topic: topic, duplicateWindow: configuration.duplicateDetectionWindow)
         registry.topics[topic.name] = router
         return router
     }
@@ -293,7 +299,7 @@ public final class Broker: Sendable {
             let subscription = Subscription(
                 kind: .nonDurable, topic: request.topic, key: nil, selector: request.selector, noLocal: request.noLocal,
                 ownerConnectionID: request.connectionID, ownerClientID: request.clientID,
-                displayName: "\(request.topic)#\(request.connectionID)-\(nextSequence())")
+                displayName: "\(request.topic)#\(request.connectionID)-\(nextSequence())", configuration: configuration)
             try subscription.attachConsumer()
             registry.withLock { $0.nonDurableSubscriptions[ObjectIdentifier(subscription)] = subscription }
             router.add(subscription)
@@ -310,7 +316,7 @@ public final class Broker: Sendable {
             let created = Subscription(
                 kind: .sharedNonDurable, topic: request.topic, key: key, selector: request.selector, noLocal: false,
                 ownerConnectionID: request.connectionID, ownerClientID: request.clientID,
-                displayName: "\(request.topic)#\(key)")
+                displayName: "\(request.topic)#\(key)", configuration: configuration)
             registry.sharedSubscriptions[key] = created
             router.add(created)
             return created
@@ -357,7 +363,7 @@ public final class Broker: Sendable {
             let created = Subscription(
                 kind: shared ? .sharedDurable : .durable, topic: request.topic, key: key, selector: request.selector,
                 noLocal: request.noLocal, ownerConnectionID: request.connectionID, ownerClientID: request.clientID,
-                displayName: "\(request.topic)#\(key)")
+                displayName: "\(request.topic)#\(key)", configuration: configuration)
             registry.durableSubscriptions[key] = created
             router.add(created)
             return (created, true, replaced)
@@ -425,26 +431,53 @@ public final class Broker: Sendable {
 
     /// Sends one message outside a transaction: stores it if persistent, then makes it visible.
     func send(_ entry: QueueEntry, to target: SendTarget, from publisher: Publisher) async throws(ConveyorError) {
-        switch target {
-        case .queue(let queue):
+        if case .queue(let queue) = target {
+            // The point-to-point hot path: no array, no allocation for a non-persistent message.
+            if let id = entry.message.duplicateID, !queue.admitDuplicateID(id) { return }
+            try await queue.waitForCapacity(count: 1, bytes: entry.message.body.byteCount)
             if entry.isPersistent, let key = queue.storeKey {
                 try await commit(StoreBatch([.add(StoredMessage(sequence: entry.sequence, message: entry.message, targets: [key]))]))
             }
-            try queue.enqueue(entry)
+            let dropped = try queue.enqueue(entry)
+            if !dropped.isEmpty { try await removeFromStore([(queue, dropped)]) }
+            return
+        }
+        let queues = route(entry, to: target, from: publisher)
+        guard !queues.isEmpty else { return }
+        for queue in queues {
+            try await queue.waitForCapacity(count: 1, bytes: entry.message.body.byteCount)
+        }
+        if entry.isPersistent {
+            let keys = queues.compactMap(\.storeKey)
+            if !keys.isEmpty {
+                try await commit(StoreBatch([.add(StoredMessage(sequence: entry.sequence, message: entry.message, targets: keys))]))
+            }
+        }
+        var dropped: [(MessageQueue, [QueueEntry])] = []
+        for queue in queues {
+            let removed = try queue.enqueue(entry)
+            if !removed.isEmpty { dropped.append((queue, removed)) }
+        }
+        if !dropped.isEmpty { try await removeFromStore(dropped) }
+    }
+
+    /// The queues a message goes to: the queue, or each subscription of the topic that accepts it.
+    /// Empty when duplicate detection has seen the message's ID before at this destination.
+    private func route(_ entry: QueueEntry, to target: SendTarget, from publisher: Publisher) -> [MessageQueue] {
+        switch target {
+        case .queue(let queue):
+            if let id = entry.message.duplicateID, !queue.admitDuplicateID(id) {
+                logger.debug("duplicate message dropped", metadata: ["duplicateID": "\(id)", "queue": "\(queue.displayName)"])
+                return []
+            }
+            return [queue]
         case .topic(let router):
-            let subscriptions = router.current
-            if entry.isPersistent {
-                let matching = subscriptions.filter { $0.accepts(entry.message, fromConnection: publisher.connectionID, clientID: publisher.clientID) }
-                let keys = matching.compactMap(\.queue.storeKey)
-                if !keys.isEmpty {
-                    try await commit(StoreBatch([.add(StoredMessage(sequence: entry.sequence, message: entry.message, targets: keys))]))
-                }
-                for subscription in matching { try? subscription.queue.enqueue(entry) }
-            } else {
-                for subscription in subscriptions
-                where subscription.accepts(entry.message, fromConnection: publisher.connectionID, clientID: publisher.clientID) {
-                    try? subscription.queue.enqueue(entry)
-                }
+            if let id = entry.message.duplicateID, !router.admitDuplicateID(id) {
+                logger.debug("duplicate message dropped", metadata: ["duplicateID": "\(id)", "topic": "\(router.topic)"])
+                return []
+            }
+            return router.current.compactMap {
+                $0.accepts(entry.message, fromConnection: publisher.connectionID, clientID: publisher.clientID) ? $0.queue : nil
             }
         }
     }
@@ -456,14 +489,7 @@ public final class Broker: Sendable {
         var placements: [(MessageQueue, QueueEntry)] = []
         placements.reserveCapacity(sends.count)
         for send in sends {
-            let queues: [MessageQueue]
-            switch send.target {
-            case .queue(let queue): queues = [queue]
-            case .topic(let router):
-                queues = router.current.filter {
-                    $0.accepts(send.entry.message, fromConnection: send.publisher.connectionID, clientID: send.publisher.clientID)
-                }.map(\.queue)
-            }
+            let queues = route(send.entry, to: send.target, from: send.publisher)
             if send.entry.isPersistent {
                 let keys = queues.compactMap(\.storeKey)
                 if !keys.isEmpty {
@@ -472,15 +498,85 @@ public final class Broker: Sendable {
             }
             for queue in queues { placements.append((queue, send.entry)) }
         }
+        for (queue, entry) in placements {
+            try await queue.waitForCapacity(count: 1, bytes: entry.message.body.byteCount)
+        }
         for delivery in acknowledgements where delivery.entry.isPersistent {
             if let key = delivery.queue.storeKey {
                 batch.append(.remove(sequence: delivery.entry.sequence, from: key))
             }
         }
         if !batch.isEmpty { try await commit(batch) }
-        for (queue, entry) in placements { try? queue.enqueue(entry) }
-        for delivery in acknowledgements { delivery.queue.markAcknowledged() }
+        var dropped: [(MessageQueue, [QueueEntry])] = []
+        for (queue, entry) in placements {
+            if let removed = try? queue.enqueue(entry), !removed.isEmpty { dropped.append((queue, removed)) }
+        }
+        for delivery in acknowledgements {
+            delivery.queue.markAcknowledged(bytes: delivery.entry.message.body.byteCount)
+        }
+        if !dropped.isEmpty { try await removeFromStore(dropped) }
     }
+
+    /// Removes messages dropped by an overflow policy from the store.
+    private func removeFromStore(_ dropped: [(MessageQueue, [QueueEntry])]) async throws(ConveyorError) {
+        var batch = StoreBatch()
+        for (queue, entries) in dropped {
+            guard let key = queue.storeKey else { continue }
+            for entry in entries where entry.isPersistent {
+                batch.append(.remove(sequence: entry.sequence, from: key))
+            }
+        }
+        if !batch.isEmpty { try await commit(batch) }
+    }
+
+    /// Disposes of messages a queue removed without delivering them: expired ones are dropped (or
+    /// moved to the expiry queue), ones delivered too often move to the dead letter queue. Either way
+    /// the move is one store transaction and the message keeps its body, properties and headers.
+    func dispose(_ discarded: [DiscardedEntry], from source: MessageQueue) async throws(ConveyorError) {
+        var batch = StoreBatch()
+        var moves: [(MessageQueue, QueueEntry)] = []
+        for item in discarded {
+            let original = item.entry
+            if original.isPersistent, let key = source.storeKey {
+                batch.append(.remove(sequence: original.sequence, from: key))
+            }
+            let destination: Queue?
+            let reason: String
+            switch item.reason {
+            case .expired:
+                destination = source.policy.expiryQueue
+                reason = "expired"
+            case .tooManyDeliveries(let maximum):
+                destination = source.policy.deadLetterQueue ?? Queue("DLQ.\(source.baseName)")
+                reason = "delivered \(original.message.deliveryCount) times; the redelivery policy allows \(maximum) redeliveries"
+            }
+            guard let destination, case .queue(let target) = try self.target(for: .queue(destination)) else { continue }
+            var message = original.message
+            try? message.setProperty(original.message.destination?.description ?? source.displayName, forName: Self.originalDestinationProperty)
+            try? message.setProperty(reason, forName: Self.deadLetterReasonProperty)
+            try? message.setProperty(original.message.deliveryCount, forName: Self.deliveryCountProperty)
+            message.destination = .queue(destination)
+            message.expiration = 0
+            message.deliveryCount = 0
+            message.redelivered = false
+            let moved = QueueEntry(sequence: nextSequence(), message: message)
+            if moved.isPersistent, let key = target.storeKey {
+                batch.append(.add(StoredMessage(sequence: moved.sequence, message: moved.message, targets: [key])))
+            }
+            moves.append((target, moved))
+        }
+        if !batch.isEmpty { try await commit(batch) }
+        source.markDiscarded(discarded)
+        for (target, entry) in moves { try? target.enqueue(entry) }
+        logger.debug("messages disposed of", metadata: ["queue": "\(source.displayName)", "count": "\(discarded.count)"])
+    }
+
+    /// The property naming where a dead-lettered or expired message was first sent.
+    public static let originalDestinationProperty = "JMS_ConveyorOriginalDestination"
+    /// The property saying why a message was dead-lettered or expired.
+    public static let deadLetterReasonProperty = "JMS_ConveyorDeadLetterReason"
+    /// The property holding a dead-lettered message's delivery count at the time it was moved.
+    public static let deliveryCountProperty = "JMS_ConveyorDeliveryCount"
 
     /// Applies a store batch, off the cooperative pool when the store's commits may block.
     func commit(_ batch: StoreBatch) async throws(ConveyorError) {

@@ -9,10 +9,27 @@ public struct BrokerConfiguration: Sendable {
     /// delivered yet.
     public var prefetch: Int = 100
 
+    /// The policy of every destination that has no entry in ``policies``.
+    public var defaultPolicy = DestinationPolicy()
+
+    /// Policies by destination name (a queue's name, or a topic's name for all its subscriptions).
+    public var policies: [String: DestinationPolicy] = [:]
+
+    /// How many recent duplicate-detection IDs (``Message/duplicateIDProperty``) each destination
+    /// remembers (default 10,000); 0 turns duplicate detection off.
+    public var duplicateDetectionWindow: Int = 10_000
+
     /// Where the broker logs (debug and trace on hot paths only). Defaults to a logger labelled
     /// `conveyor` that follows the process's logging bootstrap.
     public var logger: Logger = Logger(label: "conveyor")
 
     /// The default configuration.
     public init() {}
+
+    /// The policy that applies to a destination name.
+    /// - Parameter name: A queue or topic name.
+    /// - Returns: Its entry in ``policies``, else ``defaultPolicy``.
+    public func policy(for name: String) -> DestinationPolicy {
+        policies[name] ?? defaultPolicy
+    }
 }

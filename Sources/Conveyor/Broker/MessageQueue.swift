@@ -1,35 +1,65 @@
 import DequeModule
+import HeapModule
 import Synchronization
 
-/// The dispatch unit of the broker: the messages waiting for one queue or one subscription, and the
+/// The dispatch unit of the broker: the messages held for one queue or one subscription, and the
 /// consumers waiting for them.
 ///
 /// A queue has one `MessageQueue`; a topic has one per subscription. Consumers pull batches from it
 /// into their prefetch buffers under one short lock; a producer appending to it wakes a waiting
 /// consumer only when one is parked, so a busy consumer costs the producer nothing but the append.
+///
+/// Messages not yet deliverable (delivery delay, redelivery delay) wait in a schedule ordered by
+/// time and move to the pending lanes when due, so they never hold up the messages behind them.
 final class MessageQueue: Sendable {
-    /// The name shown in statistics (`queue://orders`, `subscription://billing:audit`).
+    /// The name shown in statistics (`queue://orders`, `topic://prices#billing:audit`).
     let displayName: String
+    /// The queue or topic name, used to name its dead letter queue.
+    let baseName: String
     /// Where the store keeps this queue's persistent messages; `nil` for non-durable subscriptions,
     /// whose messages are never stored.
     let storeKey: StoreQueueKey?
+    /// Redelivery, dead letter, expiry and backlog settings.
+    let policy: DestinationPolicy
+
+    private struct Scheduled: Comparable {
+        var entry: QueueEntry
+        static func < (a: Scheduled, b: Scheduled) -> Bool {
+            (a.entry.notBefore, a.entry.sequence) < (b.entry.notBefore, b.entry.sequence)
+        }
+        static func == (a: Scheduled, b: Scheduled) -> Bool { a.entry.sequence == b.entry.sequence }
+    }
 
     private struct State {
         var pending = PendingMessages()
+        var scheduled = Heap<Scheduled>()
+        var scheduledBytes = 0
+        var timerDue: Int64?
         /// Consumers that found nothing and wait to be woken, oldest first.
         var hungry: [MessageConsumer] = []
         var consumerCount = 0
+        /// Exclusive consumers in arrival order; the first one gets every message.
+        var exclusive: [ObjectIdentifier] = []
+        /// Which consumer owns each message group.
+        var groupOwners: [String: ObjectIdentifier] = [:]
+        /// Producers blocked by flow control.
+        var capacityWaiters: [Parker] = []
+        var duplicates: DuplicateWindow
         var isDeleted = false
+
+        var waitingCount: Int { pending.count + scheduled.count }
+        var waitingBytes: Int { pending.byteCount + scheduledBytes }
     }
 
-    private let state = Mutex(State())
-    private let enqueuedCount = Atomic<Int>(0)
-    private let dequeuedCount = Atomic<Int>(0)
-    private let inFlightCount = Atomic<Int>(0)
+    private let state: Mutex<State>
+    private let counters = QueueCounters()
 
-    init(displayName: String, storeKey: StoreQueueKey?) {
+    init(displayName: String, baseName: String, storeKey: StoreQueueKey?, policy: DestinationPolicy, duplicateWindow: Int) {
         self.displayName = displayName
+        self.baseName = baseName
         self.storeKey = storeKey
+        self.policy = policy
+        self.state = Mutex(State(duplicates: DuplicateWindow(capacity: duplicateWindow)))
     }
 
     /// Whether messages of this queue are written to the store when persistent.
@@ -37,35 +67,128 @@ final class MessageQueue: Sendable {
 
     // MARK: Producing
 
-    /// Appends messages and wakes consumers that can take them.
+    /// Appends messages and wakes consumers that can take them. Under the ``OverflowPolicy/dropOldest``
+    /// policy, returns the messages dropped to make room (the caller removes them from the store).
     /// - Throws: ``ConveyorError/Code/invalidDestination`` if the queue was deleted.
-    func enqueue(_ entries: some Collection<QueueEntry>) throws(ConveyorError) {
-        let toWake = try state.withLock { (state) throws(ConveyorError) -> [MessageConsumer] in
+    @discardableResult
+    func enqueue(_ entries: some Collection<QueueEntry>, now: Int64 = WallClock.nowMillis()) throws(ConveyorError) -> [QueueEntry] {
+        let (toWake, dropped) = try state.withLock { (state) throws(ConveyorError) -> ([MessageConsumer], [QueueEntry]) in
             if state.isDeleted {
                 throw .invalidDestination("\(displayName) has been deleted; messages can no longer be sent to it")
             }
-            for entry in entries { state.pending.append(entry) }
-            return Self.takeWakeable(from: &state, for: entries)
+            var becameDue = false
+            for entry in entries {
+                if entry.notBefore > now {
+                    schedule(entry, in: &state)
+                } else {
+                    state.pending.append(entry)
+                    becameDue = true
+                }
+            }
+            let dropped = dropForRoom(in: &state)
+            return (becameDue ? Self.takeWakeable(from: &state, for: entries) : [], dropped)
         }
-        enqueuedCount.add(entries.count, ordering: .relaxed)
+        counters.enqueued.add(entries.count, ordering: .relaxed)
+        if !dropped.isEmpty { counters.dropped.add(dropped.count, ordering: .relaxed) }
         for consumer in toWake { consumer.wake() }
+        return dropped
     }
 
-    /// Appends one message; see ``enqueue(_:)-(Collection)``.
-    func enqueue(_ entry: QueueEntry) throws(ConveyorError) {
+    /// Appends one message; see ``enqueue(_:now:)``.
+    @discardableResult
+    func enqueue(_ entry: QueueEntry) throws(ConveyorError) -> [QueueEntry] {
         try enqueue(CollectionOfOne(entry))
     }
 
+    /// Records a duplicate-detection ID.
+    /// - Returns: `false` if this queue has already seen it.
+    func admitDuplicateID(_ id: String) -> Bool {
+        state.withLock { $0.duplicates.insert(id) }
+    }
+
+    /// Waits until the queue has room for `count` more messages of `bytes` body bytes, as its
+    /// overflow policy says.
+    /// - Throws: ``ConveyorError/Code/resourceAllocation`` when the queue is full and the policy
+    ///   rejects, or when a blocked send times out.
+    func waitForCapacity(count: Int, bytes: Int) async throws(ConveyorError) {
+        let limits = policy.limits
+        guard limits.isLimited else { return }
+        let deadline: ContinuousClock.Instant?
+        switch limits.overflow {
+        case .dropOldest: return
+        case .reject: deadline = nil
+        case .block(let timeout): deadline = .now + timeout
+        }
+        let parker = Parker()
+        while true {
+            let full = state.withLock { state -> Bool in
+                let full = isFull(adding: count, bytes: bytes, state: state)
+                if full, deadline != nil { state.capacityWaiters.append(parker) }
+                return full
+            }
+            guard full else { return }
+            guard let deadline, deadline > .now else {
+                throw ConveyorError(.resourceAllocation, fullMessage(waited: deadline != nil))
+            }
+            await parker.park(until: deadline)
+            if Task.isCancelled { throw ConveyorError(.resourceAllocation, fullMessage(waited: true)) }
+        }
+    }
+
+    private func fullMessage(waited: Bool) -> String {
+        let limits = policy.limits
+        let bounds = [limits.maximumMessages.map { "\($0) messages" }, limits.maximumBytes.map { "\($0) bytes" }]
+            .compactMap { $0 }.joined(separator: " / ")
+        return "\(displayName) is full (limit \(bounds))\(waited ? " and no room was made in time" : ""); consume faster, raise the limit or choose another overflow policy"
+    }
+
+    private func isFull(adding count: Int, bytes: Int, state: State) -> Bool {
+        let limits = policy.limits
+        let inFlight = counters.inFlight.load(ordering: .relaxed)
+        if let maximum = limits.maximumMessages, state.waitingCount + inFlight + count > maximum { return true }
+        let inFlightBytes = counters.inFlightBytes.load(ordering: .relaxed)
+        if let maximum = limits.maximumBytes, state.waitingBytes + inFlightBytes + bytes > maximum, state.waitingCount + inFlight > 0 {
+            return true
+        }
+        return false
+    }
+
+    /// Under the drop-oldest policy, removes waiting messages until the queue is within its limits.
+    private func dropForRoom(in state: inout State) -> [QueueEntry] {
+        guard policy.limits.isLimited, case .dropOldest = policy.limits.overflow else { return [] }
+        var dropped: [QueueEntry] = []
+        while isFull(adding: 0, bytes: 0, state: state), let oldest = state.pending.dropOldest() {
+            dropped.append(oldest)
+        }
+        return dropped
+    }
+
     /// Puts delivered or prefetched messages back (rollback, recover, a closing consumer).
-    /// Messages of a deleted queue are dropped.
+    /// Delivered messages wait out the redelivery delay first. Messages of a deleted queue are dropped.
     func putBack(_ entries: [QueueEntry], wereDelivered: Bool) {
         guard !entries.isEmpty else { return }
+        let now = WallClock.nowMillis()
         let toWake = state.withLock { state -> [MessageConsumer] in
             guard !state.isDeleted else { return [] }
-            for entry in entries { state.pending.putBack(entry) }
-            return Self.takeWakeable(from: &state, for: entries)
+            var becameDue = false
+            for var entry in entries {
+                if wereDelivered {
+                    let delay = policy.redelivery.delay(beforeRedelivery: entry.message.deliveryCount)
+                    if delay > .zero { entry.notBefore = now + delay.milliseconds }
+                }
+                if entry.notBefore > now {
+                    schedule(entry, in: &state)
+                } else {
+                    state.pending.putBack(entry)
+                    becameDue = true
+                }
+            }
+            return becameDue ? Self.takeWakeable(from: &state, for: entries) : []
         }
-        if wereDelivered { inFlightCount.subtract(entries.count, ordering: .relaxed) }
+        if wereDelivered {
+            counters.inFlight.subtract(entries.count, ordering: .relaxed)
+            counters.inFlightBytes.subtract(entries.reduce(0) { $0 + $1.message.body.byteCount }, ordering: .relaxed)
+        }
         for consumer in toWake { consumer.wake() }
     }
 
@@ -73,6 +196,10 @@ final class MessageQueue: Sendable {
     /// consumer whose selector accepts it.
     private static func takeWakeable(from state: inout State, for entries: some Collection<QueueEntry>) -> [MessageConsumer] {
         guard !state.hungry.isEmpty else { return [] }
+        if !state.exclusive.isEmpty {
+            defer { state.hungry = [] }
+            return state.hungry
+        }
         var toWake: [MessageConsumer] = []
         for entry in entries {
             guard let index = state.hungry.firstIndex(where: { $0.accepts(entry.message) }) else { continue }
@@ -82,51 +209,160 @@ final class MessageQueue: Sendable {
         return toWake
     }
 
+    // MARK: Scheduling
+
+    private func schedule(_ entry: QueueEntry, in state: inout State) {
+        state.scheduled.insert(Scheduled(entry: entry))
+        state.scheduledBytes += entry.message.body.byteCount
+        armTimer(for: entry.notBefore, in: &state)
+    }
+
+    private func armTimer(for due: Int64, in state: inout State) {
+        if let current = state.timerDue, current <= due { return }
+        state.timerDue = due
+        let delay = Duration.milliseconds(max(0, due - WallClock.nowMillis()))
+        Task { [weak self] in
+            try? await Task.sleep(for: delay)
+            self?.timerFired()
+        }
+    }
+
+    private func timerFired() {
+        let toWake = state.withLock { state -> [MessageConsumer] in
+            state.timerDue = nil
+            guard promoteDue(in: &state, now: WallClock.nowMillis()) else { return [] }
+            defer { state.hungry = [] }
+            return state.hungry
+        }
+        for consumer in toWake { consumer.wake() }
+    }
+
+    /// Moves the scheduled messages that are due into the pending lanes.
+    /// - Returns: Whether any moved.
+    private func promoteDue(in state: inout State, now: Int64) -> Bool {
+        var moved = false
+        while let first = state.scheduled.min, first.entry.notBefore <= now {
+            let entry = state.scheduled.removeMin().entry
+            state.scheduledBytes -= entry.message.body.byteCount
+            state.pending.putBack(entry)
+            moved = true
+        }
+        if let next = state.scheduled.min { armTimer(for: next.entry.notBefore, in: &state) }
+        return moved
+    }
+
     // MARK: Consuming
 
-    /// Moves a fair share of the waiting messages the consumer accepts into its buffer, at most
-    /// `limit`. When there are none, parks the consumer on this queue so the next matching message
-    /// wakes it.
-    /// - Returns: How many messages were moved.
-    func fetch(for consumer: MessageConsumer, limit: Int, into buffer: inout Deque<QueueEntry>) -> Int {
-        state.withLock { state in
-            let share = max(1, min(limit, state.pending.count / max(1, state.consumerCount)))
+    /// Moves a fair share of the deliverable messages the consumer accepts into its buffer, at most
+    /// `limit`, honouring exclusivity and message groups. Expired messages and messages delivered
+    /// too often are removed and returned for the caller to dispose of. When nothing can be taken,
+    /// parks the consumer on this queue so the next suitable message wakes it.
+    func fetch(for consumer: MessageConsumer, limit: Int, into buffer: inout Deque<QueueEntry>, now: Int64) -> [DiscardedEntry] {
+        let id = ObjectIdentifier(consumer)
+        var discarded: [DiscardedEntry] = []
+        let (moved, producers) = state.withLock { state -> (Int, [Parker]) in
+            if !state.scheduled.isEmpty { _ = promoteDue(in: &state, now: now) }
             let before = buffer.count
-            if consumer.selector == nil, share == 1 {
-                if let entry = state.pending.popFirst() { buffer.append(entry) }
-            } else {
-                state.pending.take(upTo: share, into: &buffer) { consumer.accepts($0.message) }
+            if state.exclusive.isEmpty || state.exclusive[0] == id {
+                let share = max(1, min(limit, state.pending.count / max(1, state.consumerCount)))
+                let redelivery = policy.redelivery
+                state.pending.take(upTo: share, into: &buffer, discarded: &discarded) { entry in
+                    if entry.isExpired(at: now) { return .discard(.expired) }
+                    if !redelivery.allowsDelivery(after: entry.message.deliveryCount) {
+                        return .discard(.tooManyDeliveries(maximumRedeliveries: redelivery.maximumRedeliveries))
+                    }
+                    guard consumer.accepts(entry.message) else { return .skip }
+                    if let group = entry.groupID {
+                        if let owner = state.groupOwners[group] {
+                            if owner != id { return .skip }
+                        } else {
+                            state.groupOwners[group] = id
+                        }
+                    }
+                    return .take
+                }
             }
             let moved = buffer.count - before
             if moved == 0, !state.hungry.contains(where: { $0 === consumer }) {
                 state.hungry.append(consumer)
             }
-            return moved
+            let producers = discarded.isEmpty ? [] : state.capacityWaiters
+            if !producers.isEmpty { state.capacityWaiters = [] }
+            return (moved, producers)
         }
+        if moved > 0 {
+            var bytes = 0
+            for entry in buffer.suffix(moved) { bytes += entry.message.body.byteCount }
+            counters.inFlightBytes.add(bytes, ordering: .relaxed)
+            counters.prefetched.add(moved, ordering: .relaxed)
+        }
+        for parker in producers { parker.unpark() }
+        return discarded
     }
 
-    /// Counts a message handed to an application.
+    /// Counts a message handed to an application (it was prefetched; now it is in flight).
     func markDelivered() {
-        inFlightCount.add(1, ordering: .relaxed)
+        counters.prefetched.subtract(1, ordering: .relaxed)
+        counters.inFlight.add(1, ordering: .relaxed)
+    }
+
+    /// Counts prefetched messages handed back without delivery.
+    func markReturned(_ entries: some Collection<QueueEntry>) {
+        guard !entries.isEmpty else { return }
+        counters.prefetched.subtract(entries.count, ordering: .relaxed)
+        counters.inFlightBytes.subtract(entries.reduce(0) { $0 + $1.message.body.byteCount }, ordering: .relaxed)
     }
 
     /// Counts acknowledged messages: they leave the queue for good.
-    func markAcknowledged(_ count: Int = 1) {
-        inFlightCount.subtract(count, ordering: .relaxed)
-        dequeuedCount.add(count, ordering: .relaxed)
+    func markAcknowledged(count: Int = 1, bytes: Int) {
+        counters.inFlight.subtract(count, ordering: .relaxed)
+        counters.inFlightBytes.subtract(bytes, ordering: .relaxed)
+        counters.dequeued.add(count, ordering: .relaxed)
+        if policy.limits.isLimited { releaseCapacityWaiters() }
     }
 
-    /// Registers a consumer (for fair shares and statistics).
-    func addConsumer() {
-        state.withLock { $0.consumerCount += 1 }
+    /// Counts messages removed without delivery.
+    func markDiscarded(_ discarded: [DiscardedEntry]) {
+        for item in discarded {
+            switch item.reason {
+            case .expired: counters.expired.add(1, ordering: .relaxed)
+            case .tooManyDeliveries: counters.deadLettered.add(1, ordering: .relaxed)
+            }
+        }
     }
 
-    /// Unregisters a consumer and forgets that it was waiting.
-    func removeConsumer(_ consumer: MessageConsumer) {
+    private func releaseCapacityWaiters() {
+        let waiters = state.withLock { state in
+            defer { state.capacityWaiters = [] }
+            return state.capacityWaiters
+        }
+        for parker in waiters { parker.unpark() }
+    }
+
+    /// Registers a consumer (for fair shares, exclusivity and statistics).
+    func addConsumer(_ consumer: MessageConsumer, exclusive: Bool) {
         state.withLock { state in
+            state.consumerCount += 1
+            if exclusive { state.exclusive.append(ObjectIdentifier(consumer)) }
+        }
+    }
+
+    /// Unregisters a consumer: forgets that it waited, releases its message groups and, if it was
+    /// the active exclusive consumer, lets the others take over.
+    func removeConsumer(_ consumer: MessageConsumer) {
+        let id = ObjectIdentifier(consumer)
+        let toWake = state.withLock { state -> [MessageConsumer] in
             state.consumerCount -= 1
             state.hungry.removeAll { $0 === consumer }
+            let wasActiveExclusive = state.exclusive.first == id
+            state.exclusive.removeAll { $0 == id }
+            let hadGroups = state.groupOwners.values.contains(id)
+            if hadGroups { state.groupOwners = state.groupOwners.filter { $0.value != id } }
+            guard wasActiveExclusive || hadGroups else { return [] }
+            defer { state.hungry = [] }
+            return state.hungry
         }
+        for other in toWake { other.wake() }
     }
 
     /// Whether a consumer is parked on this queue waiting for a message (for tests and diagnostics).
@@ -153,31 +389,55 @@ final class MessageQueue: Sendable {
 
     // MARK: Administration
 
-    /// The waiting messages, in delivery order, that `selector` accepts.
+    /// The deliverable waiting messages, in delivery order, that `selector` accepts.
     func browse(selector: Selector?) -> [Message] {
-        state.withLock { state in
+        let now = WallClock.nowMillis()
+        return state.withLock { state in
             state.pending.snapshot().compactMap { entry in
-                selector.map { $0.matches(entry.message) } ?? true ? entry.message : nil
+                guard !entry.isExpired(at: now), selector?.matches(entry.message) ?? true else { return nil }
+                return entry.message
             }
         }
     }
 
-    /// Removes every waiting message and returns them.
+    /// Removes every waiting message (pending and scheduled) and returns them.
     func removeAll(markingDeleted: Bool = false) -> [QueueEntry] {
-        state.withLock { state in
+        let (removed, waiters) = state.withLock { state -> ([QueueEntry], [Parker]) in
             if markingDeleted { state.isDeleted = true }
-            return state.pending.removeAll { _ in true }
+            var removed = state.pending.removeAll { _ in true }
+            removed.append(contentsOf: state.scheduled.unordered.map(\.entry))
+            state.scheduled = Heap()
+            state.scheduledBytes = 0
+            defer { state.capacityWaiters = [] }
+            return (removed, state.capacityWaiters)
         }
+        for parker in waiters { parker.unpark() }
+        return removed
     }
 
     /// Current counters.
-    func statistics(destination: String) -> DestinationStatistics {
-        let (depth, bytes, consumers) = state.withLock { ($0.pending.count, $0.pending.byteCount, $0.consumerCount) }
+    func statistics() -> DestinationStatistics {
+        let (depth, bytes, consumers) = state.withLock { ($0.waitingCount, $0.waitingBytes, $0.consumerCount) }
         return DestinationStatistics(
-            name: destination, depth: depth, depthBytes: bytes,
-            inFlight: inFlightCount.load(ordering: .relaxed),
-            enqueued: enqueuedCount.load(ordering: .relaxed),
-            dequeued: dequeuedCount.load(ordering: .relaxed),
+            name: displayName, depth: depth, depthBytes: bytes,
+            inFlight: counters.inFlight.load(ordering: .relaxed),
+            enqueued: counters.enqueued.load(ordering: .relaxed),
+            dequeued: counters.dequeued.load(ordering: .relaxed),
+            expired: counters.expired.load(ordering: .relaxed),
+            deadLettered: counters.deadLettered.load(ordering: .relaxed),
+            dropped: counters.dropped.load(ordering: .relaxed),
             consumers: consumers)
     }
+}
+
+/// The lock-free counters of a ``MessageQueue``.
+private final class QueueCounters: Sendable {
+    let enqueued = Atomic<Int>(0)
+    let dequeued = Atomic<Int>(0)
+    let inFlight = Atomic<Int>(0)
+    let inFlightBytes = Atomic<Int>(0)
+    let prefetched = Atomic<Int>(0)
+    let expired = Atomic<Int>(0)
+    let deadLettered = Atomic<Int>(0)
+    let dropped = Atomic<Int>(0)
 }

@@ -42,9 +42,10 @@ struct PendingMessages: Sendable {
         return entry
     }
 
-    /// Moves up to `limit` messages into `buffer`, highest priority first, skipping (and keeping)
-    /// those `accept` rejects.
-    mutating func take(upTo limit: Int, into buffer: inout Deque<QueueEntry>, where accept: (QueueEntry) -> Bool) {
+    /// Moves up to `limit` messages into `buffer`, highest priority first. `decide` says for each
+    /// waiting message whether to take it, leave it, or discard it (into `discarded`).
+    mutating func take(upTo limit: Int, into buffer: inout Deque<QueueEntry>, discarded: inout [DiscardedEntry],
+                       deciding decide: (QueueEntry) -> TakeDecision) {
         var taken = 0
         var lane = PendingMessages.priorities - 1
         while lane >= 0, taken < limit {
@@ -52,21 +53,27 @@ struct PendingMessages: Sendable {
             guard occupied & (1 << lane) != 0 else { continue }
             var kept = Deque<QueueEntry>()
             var index = 0
-            var lanesChanged = false
+            var removedAny = false
             while index < lanes[lane].count, taken < limit {
                 let entry = lanes[lane][index]
-                if accept(entry) {
+                switch decide(entry) {
+                case .take:
                     buffer.append(entry)
                     taken += 1
+                    removedAny = true
                     count -= 1
                     byteCount -= entry.message.body.byteCount
-                    lanesChanged = true
-                } else {
+                case .discard(let reason):
+                    discarded.append(DiscardedEntry(entry: entry, reason: reason))
+                    removedAny = true
+                    count -= 1
+                    byteCount -= entry.message.body.byteCount
+                case .skip:
                     kept.append(entry)
                 }
                 index += 1
             }
-            guard lanesChanged else { continue }
+            guard removedAny else { continue }
             if kept.isEmpty {
                 lanes[lane].removeFirst(index)
             } else {
@@ -75,6 +82,16 @@ struct PendingMessages: Sendable {
             }
             if lanes[lane].isEmpty { occupied &= ~(1 << lane) }
         }
+    }
+
+    /// Removes and returns the oldest message of the lowest non-empty priority (overflow policy
+    /// "drop oldest": the least important, longest-waiting message goes first).
+    mutating func dropOldest() -> QueueEntry? {
+        guard occupied != 0 else { return nil }
+        let lane = occupied.trailingZeroBitCount
+        let entry = lanes[lane].removeFirst()
+        didRemove(entry, from: lane)
+        return entry
     }
 
     /// Removes every message `remove` selects and returns them.

@@ -29,7 +29,7 @@ final class Subscription: Sendable {
     private let consumers = Mutex(0)
 
     init(kind: Kind, topic: Topic, key: SubscriptionKey?, selector: Selector?, noLocal: Bool,
-         ownerConnectionID: UInt64, ownerClientID: String?, displayName: String) {
+         ownerConnectionID: UInt64, ownerClientID: String?, displayName: String, configuration: BrokerConfiguration) {
         self.kind = kind
         self.topic = topic
         self.key = key
@@ -37,7 +37,9 @@ final class Subscription: Sendable {
         self.noLocal = noLocal
         self.ownerConnectionID = ownerConnectionID
         self.ownerClientID = ownerClientID
-        self.queue = MessageQueue(displayName: displayName, storeKey: kind.isDurable ? key.map { .subscription($0) } : nil)
+        self.queue = MessageQueue(
+            displayName: displayName, baseName: topic.name, storeKey: kind.isDurable ? key.map { .subscription($0) } : nil,
+            policy: configuration.policy(for: topic.name), duplicateWindow: 0)
     }
 
     /// The record the store keeps for a durable subscription.
@@ -59,7 +61,7 @@ final class Subscription: Sendable {
         return selector?.matches(message) ?? true
     }
 
-    /// Counts a new consumer.
+    /// Counts a new consumer (the consumer registers itself with ``queue``).
     /// - Throws: ``ConveyorError/Code/illegalState`` when an unshared subscription already has one.
     func attachConsumer() throws(ConveyorError) {
         try consumers.withLock { (count) throws(ConveyorError) in
@@ -69,7 +71,6 @@ final class Subscription: Sendable {
             }
             count += 1
         }
-        queue.addConsumer()
     }
 
     /// Counts a consumer gone.
@@ -89,9 +90,17 @@ final class Subscription: Sendable {
 final class TopicRouter: Sendable {
     let topic: Topic
     private let subscriptions = Mutex<[Subscription]>([])
+    private let duplicates: Mutex<DuplicateWindow>
 
-    init(topic: Topic) {
+    init(topic: Topic, duplicateWindow: Int) {
         self.topic = topic
+        self.duplicates = Mutex(DuplicateWindow(capacity: duplicateWindow))
+    }
+
+    /// Records a duplicate-detection ID.
+    /// - Returns: `false` if this topic has already seen it.
+    func admitDuplicateID(_ id: String) -> Bool {
+        duplicates.withLock { $0.insert(id) }
     }
 
     /// The current subscriptions (a copy-on-write snapshot: no allocation).

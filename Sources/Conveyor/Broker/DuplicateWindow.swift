@@ -1,0 +1,38 @@
+import DequeModule
+
+/// The most recent duplicate-detection IDs seen by one destination, bounded in size.
+///
+/// Inserting an ID already in the window reports a duplicate; when full, the oldest ID is forgotten.
+struct DuplicateWindow: Sendable {
+    let capacity: Int
+    private var order = Deque<String>()
+    private var members = Set<String>()
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Records `id`.
+    /// - Returns: `false` if it was already in the window (a duplicate), `true` if it is new.
+    mutating func insert(_ id: String) -> Bool {
+        guard capacity > 0 else { return true }
+        guard members.insert(id).inserted else { return false }
+        order.append(id)
+        if order.count > capacity, let oldest = order.popFirst() {
+            members.remove(oldest)
+        }
+        return true
+    }
+}
+
+extension Message {
+    /// The property that carries an application's idempotency key. A send whose message carries an
+    /// ID that the destination has already seen (within ``BrokerConfiguration/duplicateDetectionWindow``)
+    /// is accepted but stored and delivered only once: the idempotent producer.
+    public static let duplicateIDProperty = "JMS_ConveyorDuplicateID"
+
+    var duplicateID: String? {
+        guard !properties.isEmpty, let value = properties[Message.duplicateIDProperty] else { return nil }
+        return value.description
+    }
+}

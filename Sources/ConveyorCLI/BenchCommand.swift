@@ -1,0 +1,116 @@
+import ArgumentParser
+import ConveyorWorkloads
+
+/// `conveyor bench`: runs the standard workloads of `WORKLOADS.md` on one or more stores and prints
+/// a table, or one JSON object per workload and store.
+struct BenchCommand: AsyncParsableCommand {
+    /// How results are printed.
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        /// A table with a bar per row, for people.
+        case table
+        /// One JSON object per line, keys as in `WORKLOADS.md`, for scripts.
+        case json
+    }
+
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run the standard workloads and report their rates.",
+        discussion: """
+            Workloads: \(WorkloadID.allCases.map { "\($0) \($0.name)\($0.isImplemented ? "" : " (not implemented yet)")" }.joined(separator: ", ")).
+            Each workload runs --runs times on a fresh store; the median and the min–max are reported. \
+            Progress goes to standard error, results to standard output.
+            """
+    )
+
+    @Option(help: "Comma-separated workload IDs, or 'all' for every implemented one.")
+    var workload: String = WorkloadID.implemented.map(\.rawValue).joined(separator: ",")
+
+    @Option(help: "Comma-separated store names, or 'all'. Stores: \(WorkloadStore.all.map(\.name).joined(separator: ", ")).")
+    var store: String = WorkloadStore.all.map(\.name).joined(separator: ",")
+
+    @Option(help: "Output format.")
+    var format: Format = .table
+
+    @Option(help: "Runs per workload and store.")
+    var runs: Int = 3
+
+    func validate() throws {
+        _ = try selectedWorkloads()
+        _ = try selectedStores()
+        guard runs >= 1 else { throw CommandLineError("--runs must be at least 1, not \(runs)") }
+    }
+
+    func run() async throws {
+        let workloads = try selectedWorkloads()
+        let stores = try selectedStores()
+        var results: [WorkloadResult] = []
+        for id in workloads {
+            for store in stores {
+                let result: WorkloadResult
+                do {
+                    result = try await WorkloadRunner(store: store, runs: runs).run(id) { progress in
+                        Console.progress(BenchOutput.progress(progress))
+                    }
+                } catch {
+                    Console.progress("failed\n")
+                    throw CommandLineError("\(id) (\(id.name)) on the \(store.name) store failed: \(error)")
+                }
+                if format == .json { Console.write(BenchOutput.jsonLine(result) + "\n") }
+                results.append(result)
+            }
+        }
+        if format == .table { Console.write(BenchOutput.table(results)) }
+    }
+
+    /// The workloads named by `--workload`, in the order given, without repeats.
+    private func selectedWorkloads() throws -> [WorkloadID] {
+        let implemented = WorkloadID.implemented.map(\.rawValue).joined(separator: ", ")
+        var selected: [WorkloadID] = []
+        for name in try Self.names(in: workload, option: "--workload") {
+            if name.lowercased() == "all" {
+                selected += WorkloadID.implemented
+                continue
+            }
+            guard let id = WorkloadID(parsing: name) else {
+                throw CommandLineError("unknown workload '\(name)'; use one of \(implemented), or 'all'")
+            }
+            guard id.isImplemented else {
+                throw CommandLineError("workload \(id) (\(id.name)) is not implemented yet; use one of \(implemented)")
+            }
+            selected.append(id)
+        }
+        return selected.uniqued(by: \.self)
+    }
+
+    /// The stores named by `--store`, in the order given, without repeats.
+    private func selectedStores() throws -> [WorkloadStore] {
+        let available = WorkloadStore.all.map(\.name).joined(separator: ", ")
+        var selected: [WorkloadStore] = []
+        for name in try Self.names(in: store, option: "--store") {
+            if name.lowercased() == "all" {
+                selected += WorkloadStore.all
+                continue
+            }
+            guard let store = WorkloadStore.named(name) else {
+                throw CommandLineError("unknown store '\(name)'; use one of \(available), or 'all'")
+            }
+            selected.append(store)
+        }
+        return selected.uniqued(by: \.name)
+    }
+
+    /// Splits a comma-separated option value into trimmed, non-empty names.
+    private static func names(in list: String, option: String) throws -> [String] {
+        let names = list.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw CommandLineError("\(option) needs at least one name") }
+        return names
+    }
+}
+
+extension Array {
+    /// The elements in order, keeping only the first of those with equal keys.
+    fileprivate func uniqued<Key: Hashable>(by key: (Element) -> Key) -> [Element] {
+        var seen = Set<Key>()
+        return filter { seen.insert(key($0)).inserted }
+    }
+}

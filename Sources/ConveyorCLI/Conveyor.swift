@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `conveyor`: the command-line tool of the Conveyor messaging SDK. Each subcommand lives in its
+/// own file and is listed here.
+@main
+struct ConveyorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conveyor",
+        abstract: "Tools for Conveyor, the embedded JMS-style message broker.",
+        subcommands: [BenchCommand.self]
+    )
+}

@@ -1,0 +1,54 @@
+/// What one run of a ``Workload`` measured.
+public struct WorkloadMeasurement: Sendable, Hashable {
+    /// What the rate counts: messages received, deliveries to all subscribers, or round trips.
+    public var count: Int
+    /// The time from right before the first send to right after the last receive.
+    public var elapsed: Duration
+    /// Latency percentiles, for latency workloads.
+    public var latency: LatencyPercentiles?
+    /// Seconds from opening a broker on a backlog until it was ready, for recovery workloads.
+    public var openSeconds: Double?
+    /// Anonymous resident memory of the process in MiB, for memory workloads.
+    public var rssAnonMiB: Double?
+
+    /// Creates a measurement.
+    /// - Parameters:
+    ///   - count: What the rate counts.
+    ///   - elapsed: The measured time.
+    ///   - latency: Latency percentiles, if measured.
+    ///   - openSeconds: Broker open time in seconds, if measured.
+    ///   - rssAnonMiB: Anonymous resident memory in MiB, if measured.
+    public init(
+        count: Int, elapsed: Duration, latency: LatencyPercentiles? = nil, openSeconds: Double? = nil,
+        rssAnonMiB: Double? = nil
+    ) {
+        self.count = count
+        self.elapsed = elapsed
+        self.latency = latency
+        self.openSeconds = openSeconds
+        self.rssAnonMiB = rssAnonMiB
+    }
+
+    /// ``elapsed`` in seconds.
+    public var seconds: Double { elapsed.seconds }
+
+    /// ``count`` per second of ``elapsed``; zero when nothing was timed.
+    public var rate: Double {
+        let seconds = self.seconds
+        return seconds > 0 ? Double(count) / seconds : 0
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    /// The duration in microseconds, as a `Double`.
+    var microseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1e6 + Double(attoseconds) / 1e12
+    }
+}

@@ -1,0 +1,82 @@
+/// The summary of several runs of one workload on one store: the record `conveyor bench` prints.
+///
+/// Its coding keys are those of the JSON lines in `WORKLOADS.md` (`rate_median`, `p50_us`, …);
+/// optional fields are left out when not measured.
+public struct WorkloadResult: Sendable, Hashable, Codable {
+    /// The workload identifier.
+    public var workload: WorkloadID
+    /// The store's name, for example `memory`.
+    public var store: String
+    /// The number of messages the workload sends per run (see ``Workload/messages``).
+    public var messages: Int
+    /// How many runs were summarised.
+    public var runs: Int
+    /// The median rate over the runs.
+    public var rateMedian: Double
+    /// The lowest rate of the runs.
+    public var rateMin: Double
+    /// The highest rate of the runs.
+    public var rateMax: Double
+    /// The rate's unit, for example `msg/s`.
+    public var unit: String
+    /// The median over the runs of each run's median latency, in microseconds.
+    public var p50Microseconds: Double?
+    /// The median over the runs of each run's 99th-percentile latency, in microseconds.
+    public var p99Microseconds: Double?
+    /// The median over the runs of each run's 99.9th-percentile latency, in microseconds.
+    public var p999Microseconds: Double?
+    /// The median broker open time over the runs, in seconds.
+    public var openSeconds: Double?
+    /// The median anonymous resident memory over the runs, in MiB.
+    public var rssAnonMiB: Double?
+
+    /// The JSON keys, as in `WORKLOADS.md`.
+    enum CodingKeys: String, CodingKey {
+        case workload, store, messages, runs
+        case rateMedian = "rate_median"
+        case rateMin = "rate_min"
+        case rateMax = "rate_max"
+        case unit
+        case p50Microseconds = "p50_us"
+        case p99Microseconds = "p99_us"
+        case p999Microseconds = "p999_us"
+        case openSeconds = "open_seconds"
+        case rssAnonMiB = "rss_anon_mib"
+    }
+
+    /// Summarises runs: the median, lowest and highest rate, and the median of every other figure.
+    /// - Parameters:
+    ///   - workload: The workload that was run.
+    ///   - store: The store's name.
+    ///   - measurements: One measurement per run; at least one.
+    public init(workload: some Workload, store: String, measurements: [WorkloadMeasurement]) {
+        precondition(!measurements.isEmpty, "a result summarises at least one run")
+        let rates = measurements.map(\.rate)
+        self.workload = workload.id
+        self.store = store
+        self.messages = workload.messages
+        self.runs = measurements.count
+        self.rateMedian = Self.median(rates)
+        self.rateMin = rates.min() ?? 0
+        self.rateMax = rates.max() ?? 0
+        self.unit = workload.unit
+        let latencies = measurements.compactMap(\.latency)
+        if !latencies.isEmpty {
+            p50Microseconds = Self.median(latencies.map(\.p50))
+            p99Microseconds = Self.median(latencies.map(\.p99))
+            p999Microseconds = Self.median(latencies.map(\.p999))
+        }
+        let opens = measurements.compactMap(\.openSeconds)
+        if !opens.isEmpty { openSeconds = Self.median(opens) }
+        let memory = measurements.compactMap(\.rssAnonMiB)
+        if !memory.isEmpty { rssAnonMiB = Self.median(memory) }
+    }
+
+    /// The median of values; the mean of the middle two for an even count.
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        let middle = sorted.count / 2
+        return sorted.count.isMultiple(of: 2) ? (sorted[middle - 1] + sorted[middle]) / 2 : sorted[middle]
+    }
+}

@@ -1,0 +1,98 @@
+import Conveyor
+
+/// Runs workloads several times on one kind of store and summarises the runs.
+///
+/// ```swift
+/// let runner = WorkloadRunner(store: .memory, runs: 3)
+/// let result = try await runner.run(.w1)
+/// print(result.rateMedian, result.unit)
+/// ```
+/// Runs are sequential, each on a fresh store from the factory, so they do not compete for cores.
+public struct WorkloadRunner: Sendable {
+    /// What a runner reports while it works: a run that starts, then the same run finished.
+    public struct Progress: Sendable {
+        /// The workload being run.
+        public var workload: WorkloadID
+        /// The store's name.
+        public var store: String
+        /// The run, from 1.
+        public var run: Int
+        /// How many runs there are in all.
+        public var runs: Int
+        /// The run's measurement once it has finished; `nil` when it is starting.
+        public var measurement: WorkloadMeasurement?
+    }
+
+    /// The store's name, as reported in results.
+    public let storeName: String
+    /// How many times each workload runs.
+    public let runs: Int
+    /// Creates a fresh store for each run.
+    public let makeStore: @Sendable () throws -> any MessageStore
+
+    /// Creates a runner from a store factory.
+    /// - Parameters:
+    ///   - storeName: The name results report, for example `memory`.
+    ///   - runs: How many times each workload runs (3 by default); at least 1.
+    ///   - makeStore: Creates a fresh, empty store; called once per run.
+    public init(storeName: String, runs: Int = 3, makeStore: @escaping @Sendable () throws -> any MessageStore) {
+        self.storeName = storeName
+        self.runs = runs
+        self.makeStore = makeStore
+    }
+
+    /// Creates a runner for a named kind of store.
+    /// - Parameters:
+    ///   - store: The kind of store, for example ``WorkloadStore/memory``.
+    ///   - runs: How many times each workload runs (3 by default); at least 1.
+    public init(store: WorkloadStore, runs: Int = 3) {
+        self.init(storeName: store.name, runs: runs, makeStore: store.makeStore)
+    }
+
+    /// Runs a standard workload with its standard parameters ``runs`` times.
+    /// - Parameters:
+    ///   - id: The workload.
+    ///   - progress: Told when each run starts and finishes; for progress displays.
+    /// - Returns: The median, lowest and highest rate over the runs, and the other figures.
+    /// - Throws: ``WorkloadError/Code/notImplemented`` for a workload without an implementation, and
+    ///   whatever ``run(_:progress:)-(Workload,_)`` throws.
+    public func run(_ id: WorkloadID, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> WorkloadResult {
+        guard let workload = id.workload else {
+            let available = WorkloadID.implemented.map(\.rawValue).joined(separator: ", ")
+            throw WorkloadError(
+                .notImplemented, "workload \(id) (\(id.name)) is not implemented yet; available: \(available)")
+        }
+        return try await run(workload, progress: progress)
+    }
+
+    /// Runs a workload ``runs`` times, each time on a fresh store.
+    /// - Parameters:
+    ///   - workload: The workload, with its parameters.
+    ///   - progress: Told when each run starts and finishes.
+    /// - Returns: The median, lowest and highest rate over the runs, and the other figures.
+    /// - Throws: ``WorkloadError/Code/invalidParameter`` if ``runs`` is less than 1; the first error
+    ///   of a run (the remaining runs are skipped).
+    public func run(_ workload: some Workload, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> WorkloadResult {
+        guard runs >= 1 else {
+            throw WorkloadError(.invalidParameter, "the number of runs must be at least 1, not \(runs)")
+        }
+        var measurements: [WorkloadMeasurement] = []
+        for run in 1...runs {
+            var report = Progress(workload: workload.id, store: storeName, run: run, runs: runs)
+            progress?(report)
+            let measurement = try await runOnce(workload)
+            report.measurement = measurement
+            progress?(report)
+            measurements.append(measurement)
+        }
+        return WorkloadResult(workload: workload, store: storeName, measurements: measurements)
+    }
+
+    /// Runs a workload once on a fresh store: one benchmark iteration.
+    /// - Parameter workload: The workload, with its parameters.
+    /// - Returns: The run's measurement.
+    /// - Throws: The store factory's error, or the workload's.
+    public func runOnce(_ workload: some Workload) async throws -> WorkloadMeasurement {
+        try await workload.run(store: makeStore())
+    }
+}
