@@ -96,44 +96,113 @@ public final class MessageConsumer: Sendable {
         if hasListener {
             throw .illegalState("this consumer has a message listener; remove it before calling receive")
         }
+        var mayPark = false
         while true {
-            if session.connection.isStarted, let entry = try await take() {
-                return try await session.deliver(entry, from: queue, acknowledgeNow: true)
+            if session.connection.isStarted {
+                var taken = takeNow(waitIfEmpty: mayPark || !waits)
+                if !taken.needsStore {
+                    // The hot path: no store work, no further async frame.
+                    if let entry = taken.entry.take() {
+                        let (message, unstoredAck) = session.prepareDelivery(entry, from: queue, acknowledgeNow: true)
+                        if let unstoredAck { try await session.acknowledge(unstoredAck, from: queue) }
+                        return message
+                    }
+                } else if let entry = try await complete(&taken) {
+                    let (message, unstoredAck) = session.prepareDelivery(entry, from: queue, acknowledgeNow: true)
+                    if let unstoredAck { try await session.acknowledge(unstoredAck, from: queue) }
+                    return message
+                }
             }
             if isClosed { return nil }
             if !waits || Task.isCancelled || deadline.map({ $0 <= .now }) ?? false {
                 queue.stopWaiting(self)
                 return nil
             }
+            if !mayPark {
+                // Watch the queue for a moment before parking: when messages flow, one arrives within
+                // microseconds, and taking it costs far less than a park and a wake-up.
+                mayPark = true
+                if session.connection.isStarted, await spinForAdditions() { mayPark = false }
+                continue
+            }
+            mayPark = false
             await parker.park(until: deadline)
         }
     }
 
-    /// Takes the next message from the prefetch buffer, refilling it from the queue when empty.
-    /// When persistent messages are taken, their delivery counts are written to the store first, so
-    /// that after a crash they come back flagged redelivered.
-    private func take() async throws(ConveyorError) -> QueueEntry? {
-        let now = WallClock.nowMillis()
-        let (entry, fetched, discarded) = state.withLock { state -> (QueueEntry?, [QueueEntry], [DiscardedEntry]) in
-            if state.isClosed { return (nil, [], []) }
-            var discarded: [DiscardedEntry] = []
+    /// How long a receive watches its queue before parking.
+    private static let spinLimit = Duration.microseconds(50)
+
+    /// Yields for up to ``spinLimit`` while watching for a new message on the queue.
+    /// - Returns: Whether one was added.
+    private func spinForAdditions() async -> Bool {
+        let start = queue.additions
+        let limit = ContinuousClock.now + Self.spinLimit
+        var round = 0
+        while true {
+            await Task.yield()
+            if queue.additions != start { return true }
+            round += 1
+            if round & 7 == 0, ContinuousClock.now > limit { return false }
+        }
+    }
+
+    /// What ``takeNow(waitIfEmpty:)`` found.
+    private struct Taken {
+        /// The next message, if any.
+        var entry: QueueEntry?
+        /// Messages just fetched whose delivery counts must reach the store before delivery.
+        var fetchedPersistent: [QueueEntry] = []
+        /// Messages removed without delivery (expired, redelivered too often), to dispose of.
+        var discarded: [DiscardedEntry] = []
+
+        var needsStore: Bool { !fetchedPersistent.isEmpty || !discarded.isEmpty }
+    }
+
+    /// Takes the next message from the prefetch buffer, refilling it from the queue when empty,
+    /// without waiting for anything.
+    private func takeNow(waitIfEmpty: Bool) -> Taken {
+        state.withLock { state -> Taken in
+            var taken = Taken()
+            if state.isClosed { return taken }
+            var now: Int64?
+            func clock() -> Int64 {
+                if let now { return now }
+                let current = WallClock.nowMillis()
+                now = current
+                return current
+            }
             while let entry = state.buffer.popFirst() {
-                guard entry.isExpired(at: now) else { return (entry, [], discarded) }
+                guard entry.message.expiration != 0, entry.isExpired(at: clock()) else {
+                    taken.entry = entry
+                    return taken
+                }
                 queue.markReturned(CollectionOfOne(entry))
-                discarded.append(DiscardedEntry(entry: entry, reason: .expired))
+                taken.discarded.append(DiscardedEntry(entry: entry, reason: .expired))
             }
-            discarded += queue.fetch(for: self, limit: prefetch, into: &state.buffer, now: now)
-            guard let entry = state.buffer.popFirst() else { return (nil, [], discarded) }
-            guard queue.isDurable, entry.isPersistent || state.buffer.contains(where: \.isPersistent) else {
-                return (entry, [], discarded)
+            let discarded = queue.fetch(for: self, limit: prefetch, into: &state.buffer, waitIfEmpty: waitIfEmpty)
+            if !discarded.isEmpty { taken.discarded += discarded }
+            guard let entry = state.buffer.popFirst() else { return taken }
+            taken.entry = entry
+            if queue.isDurable, entry.isPersistent || state.buffer.contains(where: \.isPersistent) {
+                taken.fetchedPersistent = ([entry] + state.buffer).filter(\.isPersistent)
             }
-            return (entry, [entry] + state.buffer, discarded)
+            return taken
         }
-        if !discarded.isEmpty {
-            try await session.broker.dispose(discarded, from: queue)
+    }
+
+    /// Does the store work a take needs: disposes of discarded messages and, before persistent
+    /// messages are delivered, writes their delivery counts so that after a crash they come back
+    /// flagged redelivered.
+    /// - Returns: The message to deliver, if any.
+    private func complete(_ taken: inout Taken) async throws(ConveyorError) -> QueueEntry? {
+        if !taken.discarded.isEmpty {
+            try await session.broker.dispose(taken.discarded, from: queue)
         }
+        let entry = taken.entry
+        let fetched = taken.fetchedPersistent
         if let key = queue.storeKey, !fetched.isEmpty {
-            let batch = StoreBatch(fetched.filter(\.isPersistent).map {
+            let batch = StoreBatch(fetched.map {
                 .setDeliveryCount(sequence: $0.sequence, in: key, count: $0.message.deliveryCount + 1)
             })
             do {
@@ -173,8 +242,9 @@ public final class MessageConsumer: Sendable {
         guard let listener = state.withLock({ $0.listener }) else { return false }
         let message: Message
         do {
-            guard let entry = try await take() else { return false }
-            message = try await session.deliver(entry, from: queue, acknowledgeNow: false)
+            var taken = takeNow(waitIfEmpty: true)
+            guard let entry = taken.needsStore ? try await complete(&taken) : taken.entry else { return false }
+            message = session.prepareDelivery(entry, from: queue, acknowledgeNow: false).message
         } catch {
             session.connection.report(error)
             return true

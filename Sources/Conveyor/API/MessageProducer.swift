@@ -108,7 +108,13 @@ public final class MessageProducer: Sendable {
             }
             return try result.get()
         }
-        return try await perform(message, destination: destination, options: options)
+        let (entry, target) = try stamp(message, destination: destination, options: options)
+        let sent = entry.message
+        // Most sends need no store write and no waiting: finish them without another async frame.
+        if let remaining = try session.sendWithoutWaiting(entry, to: target) {
+            try await session.send(remaining, to: target)
+        }
+        return sent
     }
 
     private func drainAsyncSends() async {
@@ -133,6 +139,13 @@ public final class MessageProducer: Sendable {
 
     /// Stamps the provider headers and hands the message to the session.
     private func perform(_ original: Message, destination override: Destination?, options: SendOptions) async throws(ConveyorError) -> Message {
+        let (entry, target) = try stamp(original, destination: override, options: options)
+        try await session.send(entry, to: target)
+        return entry.message
+    }
+
+    /// Sets the provider headers and resolves the destination.
+    private func stamp(_ original: Message, destination override: Destination?, options: SendOptions) throws(ConveyorError) -> (QueueEntry, SendTarget) {
         try session.checkOpen()
         try options.validate()
         let destination: Destination
@@ -159,7 +172,6 @@ public final class MessageProducer: Sendable {
         message.redelivered = false
         message.deliveryCount = 0
         message.acknowledger = nil
-        try await session.send(QueueEntry(sequence: sequence, message: message), to: target)
-        return message
+        return (QueueEntry(sequence: sequence, message: message), target)
     }
 }

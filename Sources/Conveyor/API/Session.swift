@@ -271,21 +271,25 @@ public final class Session: Sendable, MessageAcknowledging {
 
     // MARK: Delivery (called by consumers)
 
-    /// Turns a taken entry into a delivered message: counts the delivery, and acknowledges it now
+    /// Turns a taken entry into a delivered message: counts the delivery, and acknowledges it at once
     /// (auto modes, `acknowledgeNow`) or remembers it until acknowledge/commit.
-    func deliver(_ taken: QueueEntry, from queue: MessageQueue, acknowledgeNow: Bool) async throws(ConveyorError) -> Message {
+    /// - Returns: The message, and the entry still to acknowledge with ``acknowledge(_:from:)`` when
+    ///   that needs the store (a persistent message in an auto mode).
+    func prepareDelivery(_ taken: consuming QueueEntry, from queue: MessageQueue, acknowledgeNow: Bool) -> (message: Message, unstoredAck: QueueEntry?) {
         var entry = taken
         entry.message.deliveryCount += 1
         entry.message.redelivered = entry.message.deliveryCount > 1
+        if mode.acknowledgesOnDelivery, acknowledgeNow, !(entry.isPersistent && queue.isDurable) {
+            queue.markDeliveredAndAcknowledged(bytes: entry.message.body.byteCount)
+            return (entry.intoMessage(), nil)
+        }
         queue.markDelivered()
-        if mode.acknowledgesOnDelivery {
-            if acknowledgeNow { try await acknowledge(entry, from: queue) }
-        } else {
+        if !mode.acknowledgesOnDelivery {
             state.withLock { $0.unacknowledged.append(Delivery(queue: queue, entry: entry)) }
         }
         var message = entry.message
         if mode == .clientAcknowledge { message.acknowledger = self }
-        return message
+        return (message, mode.acknowledgesOnDelivery && acknowledgeNow ? entry : nil)
     }
 
     /// Acknowledges one message delivered in an auto mode.
@@ -312,15 +316,30 @@ public final class Session: Sendable, MessageAcknowledging {
 
     // MARK: Sending (called by producers)
 
+    /// Completes a send that needs no store write and no waiting (or holds it for the commit of a
+    /// transacted session).
+    /// - Returns: `nil` when done; the entry back when the send must go through ``send(_:to:)``.
+    func sendWithoutWaiting(_ entry: consuming QueueEntry, to target: SendTarget) throws(ConveyorError) -> QueueEntry? {
+        if isTransacted {
+            try hold(entry, for: target)
+            return nil
+        }
+        return try broker.sendWithoutWaiting(entry, to: target, from: connection.publisher)
+    }
+
+    private func hold(_ entry: QueueEntry, for target: SendTarget) throws(ConveyorError) {
+        let send = PendingSend(entry: entry, target: target, publisher: connection.publisher)
+        try state.withLock { (state) throws(ConveyorError) in
+            if isClosed { throw .closed("session") }
+            state.pendingSends.append(send)
+        }
+    }
+
     /// Sends now, or holds the send until commit in a transacted session.
     func send(_ entry: QueueEntry, to target: SendTarget) async throws(ConveyorError) {
         try checkOpen()
         if isTransacted {
-            let send = PendingSend(entry: entry, target: target, publisher: connection.publisher)
-            try state.withLock { (state) throws(ConveyorError) in
-                if isClosed { throw .closed("session") }
-                state.pendingSends.append(send)
-            }
+            try hold(entry, for: target)
         } else {
             try await broker.send(entry, to: target, from: connection.publisher)
         }

@@ -429,6 +429,31 @@ public final class Broker: Sendable {
 
     // MARK: Sending and committing
 
+    /// The send hot path: a message that needs no store write, to destinations without backlog
+    /// limits, is added synchronously.
+    /// - Returns: `nil` when done; the entry back when the send needs ``send(_:to:from:)``.
+    func sendWithoutWaiting(_ entry: consuming QueueEntry, to target: SendTarget, from publisher: Publisher) throws(ConveyorError) -> QueueEntry? {
+        switch target {
+        case .queue(let queue):
+            guard !queue.isLimited, !(entry.isPersistent && queue.isDurable) else { return entry }
+            if let id = entry.message.duplicateID, !queue.admitDuplicateID(id) { return nil }
+            let now = entry.message.timestamp
+            try queue.enqueue(entry, now: now)
+            return nil
+        case .topic(let router):
+            let subscriptions = router.current
+            // Subscriptions of one topic share its policy, so the first tells whether limits apply.
+            guard !entry.isPersistent, subscriptions.first?.queue.isLimited != true else { return entry }
+            if let id = entry.message.duplicateID, !router.admitDuplicateID(id) { return nil }
+            let now = entry.message.timestamp
+            for subscription in subscriptions
+            where subscription.accepts(entry.message, fromConnection: publisher.connectionID, clientID: publisher.clientID) {
+                try? subscription.queue.enqueue(copy entry, now: now)
+            }
+            return nil
+        }
+    }
+
     /// Sends one message outside a transaction: stores it if persistent, then makes it visible.
     func send(_ entry: QueueEntry, to target: SendTarget, from publisher: Publisher) async throws(ConveyorError) {
         if case .queue(let queue) = target {

@@ -52,18 +52,24 @@ final class MessageQueue: Sendable {
     }
 
     private let state: Mutex<State>
-    private let counters = QueueCounters()
+    /// Written by producers.
+    private let producerCounters = ProducerCounters()
+    /// Written by consumers; a separate object so the two sides do not share a cache line.
+    private let counters = ConsumerCounters()
 
     init(displayName: String, baseName: String, storeKey: StoreQueueKey?, policy: DestinationPolicy, duplicateWindow: Int) {
         self.displayName = displayName
         self.baseName = baseName
         self.storeKey = storeKey
         self.policy = policy
+        self.isLimited = policy.limits.isLimited
         self.state = Mutex(State(duplicates: DuplicateWindow(capacity: duplicateWindow)))
     }
 
     /// Whether messages of this queue are written to the store when persistent.
     var isDurable: Bool { storeKey != nil }
+    /// Whether the queue has backlog limits (then sends may wait or fail).
+    let isLimited: Bool
 
     // MARK: Producing
 
@@ -88,16 +94,33 @@ final class MessageQueue: Sendable {
             let dropped = dropForRoom(in: &state)
             return (becameDue ? Self.takeWakeable(from: &state, for: entries) : [], dropped)
         }
-        counters.enqueued.add(entries.count, ordering: .relaxed)
-        if !dropped.isEmpty { counters.dropped.add(dropped.count, ordering: .relaxed) }
+        producerCounters.enqueued.add(entries.count, ordering: .releasing)
+        if !dropped.isEmpty { producerCounters.dropped.add(dropped.count, ordering: .relaxed) }
         for consumer in toWake { consumer.wake() }
         return dropped
     }
 
-    /// Appends one message; see ``enqueue(_:now:)``.
+    /// Appends one message; see ``enqueue(_:now:)``. The hot path of every send: the entry is moved
+    /// into the queue, and a parked consumer is woken only if there is one.
     @discardableResult
-    func enqueue(_ entry: QueueEntry) throws(ConveyorError) -> [QueueEntry] {
-        try enqueue(CollectionOfOne(entry))
+    func enqueue(_ entry: consuming QueueEntry, now: Int64 = WallClock.nowMillis()) throws(ConveyorError) -> [QueueEntry] {
+        guard entry.notBefore <= now, !isLimited else { return try enqueue(CollectionOfOne(entry), now: now) }
+        var moving: QueueEntry? = consume entry
+        let toWake = try state.withLock { (state) throws(ConveyorError) -> MessageConsumer? in
+            if state.isDeleted {
+                throw .invalidDestination("\(displayName) has been deleted; messages can no longer be sent to it")
+            }
+            guard !state.hungry.isEmpty, let entry = moving else {
+                state.pending.append(moving.take()!)
+                return nil
+            }
+            let wake = Self.takeWakeable(from: &state, for: CollectionOfOne(entry)).first
+            state.pending.append(moving.take()!)
+            return wake
+        }
+        producerCounters.enqueued.add(1, ordering: .releasing)
+        toWake?.wake()
+        return []
     }
 
     /// Records a duplicate-detection ID.
@@ -111,8 +134,8 @@ final class MessageQueue: Sendable {
     /// - Throws: ``ConveyorError/Code/resourceAllocation`` when the queue is full and the policy
     ///   rejects, or when a blocked send times out.
     func waitForCapacity(count: Int, bytes: Int) async throws(ConveyorError) {
+        guard isLimited else { return }
         let limits = policy.limits
-        guard limits.isLimited else { return }
         let deadline: ContinuousClock.Instant?
         switch limits.overflow {
         case .dropOldest: return
@@ -155,7 +178,7 @@ final class MessageQueue: Sendable {
 
     /// Under the drop-oldest policy, removes waiting messages until the queue is within its limits.
     private func dropForRoom(in state: inout State) -> [QueueEntry] {
-        guard policy.limits.isLimited, case .dropOldest = policy.limits.overflow else { return [] }
+        guard isLimited, case .dropOldest = policy.limits.overflow else { return [] }
         var dropped: [QueueEntry] = []
         while isFull(adding: 0, bytes: 0, state: state), let oldest = state.pending.dropOldest() {
             dropped.append(oldest)
@@ -257,17 +280,25 @@ final class MessageQueue: Sendable {
     /// `limit`, honouring exclusivity and message groups. Expired messages and messages delivered
     /// too often are removed and returned for the caller to dispose of. When nothing can be taken,
     /// parks the consumer on this queue so the next suitable message wakes it.
-    func fetch(for consumer: MessageConsumer, limit: Int, into buffer: inout Deque<QueueEntry>, now: Int64) -> [DiscardedEntry] {
+    func fetch(for consumer: MessageConsumer, limit: Int, into buffer: inout Deque<QueueEntry>,
+               waitIfEmpty: Bool = true) -> [DiscardedEntry] {
         let id = ObjectIdentifier(consumer)
         var discarded: [DiscardedEntry] = []
         let (moved, producers) = state.withLock { state -> (Int, [Parker]) in
+            let now = state.scheduled.isEmpty ? 0 : WallClock.nowMillis()
             if !state.scheduled.isEmpty { _ = promoteDue(in: &state, now: now) }
+            var clock = now
+            func isExpired(_ entry: QueueEntry) -> Bool {
+                guard entry.message.expiration != 0 else { return false }
+                if clock == 0 { clock = WallClock.nowMillis() }
+                return entry.isExpired(at: clock)
+            }
             let before = buffer.count
             if state.exclusive.isEmpty || state.exclusive[0] == id {
                 let share = max(1, min(limit, state.pending.count / max(1, state.consumerCount)))
                 let redelivery = policy.redelivery
                 state.pending.take(upTo: share, into: &buffer, discarded: &discarded) { entry in
-                    if entry.isExpired(at: now) { return .discard(.expired) }
+                    if isExpired(entry) { return .discard(.expired) }
                     if !redelivery.allowsDelivery(after: entry.message.deliveryCount) {
                         return .discard(.tooManyDeliveries(maximumRedeliveries: redelivery.maximumRedeliveries))
                     }
@@ -283,7 +314,7 @@ final class MessageQueue: Sendable {
                 }
             }
             let moved = buffer.count - before
-            if moved == 0, !state.hungry.contains(where: { $0 === consumer }) {
+            if moved == 0, waitIfEmpty, !state.hungry.contains(where: { $0 === consumer }) {
                 state.hungry.append(consumer)
             }
             let producers = discarded.isEmpty ? [] : state.capacityWaiters
@@ -294,22 +325,30 @@ final class MessageQueue: Sendable {
             var bytes = 0
             for entry in buffer.suffix(moved) { bytes += entry.message.body.byteCount }
             counters.inFlightBytes.add(bytes, ordering: .relaxed)
-            counters.prefetched.add(moved, ordering: .relaxed)
         }
         for parker in producers { parker.unpark() }
         return discarded
     }
 
+    /// A counter that grows with every message added: a consumer about to park watches it for a
+    /// moment first, which is far cheaper than being woken.
+    var additions: Int { producerCounters.enqueued.load(ordering: .acquiring) }
+
     /// Counts a message handed to an application (it was prefetched; now it is in flight).
     func markDelivered() {
-        counters.prefetched.subtract(1, ordering: .relaxed)
         counters.inFlight.add(1, ordering: .relaxed)
+    }
+
+    /// Counts a message delivered and acknowledged at once (auto-acknowledge receive): the cheap path.
+    func markDeliveredAndAcknowledged(bytes: Int) {
+        counters.inFlightBytes.subtract(bytes, ordering: .relaxed)
+        counters.dequeued.add(1, ordering: .relaxed)
+        if isLimited { releaseCapacityWaiters() }
     }
 
     /// Counts prefetched messages handed back without delivery.
     func markReturned(_ entries: some Collection<QueueEntry>) {
         guard !entries.isEmpty else { return }
-        counters.prefetched.subtract(entries.count, ordering: .relaxed)
         counters.inFlightBytes.subtract(entries.reduce(0) { $0 + $1.message.body.byteCount }, ordering: .relaxed)
     }
 
@@ -318,7 +357,7 @@ final class MessageQueue: Sendable {
         counters.inFlight.subtract(count, ordering: .relaxed)
         counters.inFlightBytes.subtract(bytes, ordering: .relaxed)
         counters.dequeued.add(count, ordering: .relaxed)
-        if policy.limits.isLimited { releaseCapacityWaiters() }
+        if isLimited { releaseCapacityWaiters() }
     }
 
     /// Counts messages removed without delivery.
@@ -421,23 +460,28 @@ final class MessageQueue: Sendable {
         return DestinationStatistics(
             name: displayName, depth: depth, depthBytes: bytes,
             inFlight: counters.inFlight.load(ordering: .relaxed),
-            enqueued: counters.enqueued.load(ordering: .relaxed),
+            enqueued: producerCounters.enqueued.load(ordering: .relaxed),
             dequeued: counters.dequeued.load(ordering: .relaxed),
             expired: counters.expired.load(ordering: .relaxed),
             deadLettered: counters.deadLettered.load(ordering: .relaxed),
-            dropped: counters.dropped.load(ordering: .relaxed),
+            dropped: producerCounters.dropped.load(ordering: .relaxed),
             consumers: consumers)
     }
 }
 
-/// The lock-free counters of a ``MessageQueue``.
-private final class QueueCounters: Sendable {
+/// The lock-free counters producers of a ``MessageQueue`` update.
+private final class ProducerCounters: Sendable {
     let enqueued = Atomic<Int>(0)
+    let dropped = Atomic<Int>(0)
+    // Keeps the consumers' counters, allocated next, off this cache line.
+    private let padding: (Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0)
+}
+
+/// The lock-free counters consumers of a ``MessageQueue`` update.
+private final class ConsumerCounters: Sendable {
     let dequeued = Atomic<Int>(0)
     let inFlight = Atomic<Int>(0)
     let inFlightBytes = Atomic<Int>(0)
-    let prefetched = Atomic<Int>(0)
     let expired = Atomic<Int>(0)
     let deadLettered = Atomic<Int>(0)
-    let dropped = Atomic<Int>(0)
 }

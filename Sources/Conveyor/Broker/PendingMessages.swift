@@ -15,12 +15,12 @@ struct PendingMessages: Sendable {
 
     var isEmpty: Bool { count == 0 }
 
-    mutating func append(_ entry: QueueEntry) {
+    mutating func append(_ entry: consuming QueueEntry) {
         let lane = Self.lane(for: entry.priority)
-        lanes[lane].append(entry)
-        occupied |= 1 << lane
         count += 1
         byteCount += entry.message.body.byteCount
+        occupied |= 1 << lane
+        lanes[lane].append(entry)
     }
 
     /// Puts a message back where its sequence number belongs (usually the front of its lane).
@@ -55,8 +55,19 @@ struct PendingMessages: Sendable {
             var index = 0
             var removedAny = false
             while index < lanes[lane].count, taken < limit {
+                // Decide on the entry in place (no copy); while nothing was skipped, take it off
+                // the front by moving it.
+                let decision = Self.inspect(&lanes[lane][index], with: decide)
+                if case .take = decision, index == 0, kept.isEmpty {
+                    let entry = lanes[lane].removeFirst()
+                    count -= 1
+                    byteCount -= entry.message.body.byteCount
+                    buffer.append(entry)
+                    taken += 1
+                    continue
+                }
                 let entry = lanes[lane][index]
-                switch decide(entry) {
+                switch decision {
                 case .take:
                     buffer.append(entry)
                     taken += 1
@@ -73,6 +84,7 @@ struct PendingMessages: Sendable {
                 }
                 index += 1
             }
+            if !removedAny, lanes[lane].isEmpty { occupied &= ~(1 << lane) }
             guard removedAny else { continue }
             if kept.isEmpty {
                 lanes[lane].removeFirst(index)
@@ -126,4 +138,10 @@ struct PendingMessages: Sendable {
     }
 
     private static func lane(for priority: Int) -> Int { min(max(priority, 0), priorities - 1) }
+
+    /// Lends an entry to `body` through inout access, which reads it in place instead of copying it.
+    @inline(__always)
+    private static func inspect(_ entry: inout QueueEntry, with body: (QueueEntry) -> TakeDecision) -> TakeDecision {
+        body(entry)
+    }
 }

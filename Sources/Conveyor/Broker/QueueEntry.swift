@@ -15,6 +15,9 @@ struct QueueEntry: Sendable {
     }
 
     var priority: Int { message.priority }
+
+    /// The message, moved out of the entry.
+    consuming func intoMessage() -> Message { message }
     var isPersistent: Bool { message.deliveryMode == .persistent }
 
     /// Whether the message's time-to-live has run out at `now`.
