@@ -10,19 +10,20 @@ let package = Package(
         .package(name: "Conveyor", path: "../"),
         // MallocInterposer only: the default traits also pull in the ARC runtime interposer, and
         // ARC metrics crash on Linux with Swift 6.3.
-        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        // The repository was renamed from package-benchmark; its plugin warns about the old identifier.
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .executableTarget(
             name: "ConveyorBenchmarks",
             dependencies: [
-                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Conveyor", package: "Conveyor"),
                 .product(name: "ConveyorWorkloads", package: "Conveyor"),
             ],
             path: "Benchmarks/ConveyorBenchmarks",
             plugins: [
-                .plugin(name: "BenchmarkPlugin", package: "package-benchmark")
+                .plugin(name: "BenchmarkPlugin", package: "benchmark")
             ]
         )
     ]

@@ -55,7 +55,7 @@ public struct WorkloadRunner: Sendable {
     ///   - progress: Told when each run starts and finishes; for progress displays.
     /// - Returns: The median, lowest and highest rate over the runs, and the other figures.
     /// - Throws: ``WorkloadError/Code/notImplemented`` for a workload without an implementation, and
-    ///   whatever ``run(_:progress:)-(Workload,_)`` throws.
+    ///   whatever running the workload throws.
     public func run(_ id: WorkloadID, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> WorkloadResult {
         guard let workload = id.workload else {
             let available = WorkloadID.implemented.map(\.rawValue).joined(separator: ", ")

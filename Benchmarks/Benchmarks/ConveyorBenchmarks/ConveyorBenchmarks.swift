@@ -4,6 +4,11 @@ import ConveyorWorkloads
 
 /// The Conveyor benchmarks: the standard workloads on the memory store, one whole workload run per
 /// iteration (the same code `conveyor bench` runs), and micro-benchmarks of hot paths.
+///
+/// Run from `Benchmarks/`: `swift package benchmark` for all, or
+/// `swift package benchmark --filter 'W1.*'` for one (filters are regular expressions that must
+/// match the whole benchmark name). Metrics: wall clock, throughput and malloc counts; ARC metrics
+/// are deliberately absent, as they crash on Linux with Swift 6.3.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal],

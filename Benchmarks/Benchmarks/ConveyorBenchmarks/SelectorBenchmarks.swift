@@ -12,7 +12,7 @@ func selectorBenchmark() {
             maxDuration: .seconds(3),
             maxIterations: 10_000
         )
-    ) { benchmark, setup in
+    ) { (benchmark: Benchmark, setup: (selector: Selector, message: Message)) in
         let (selector, message) = setup
         for _ in benchmark.scaledIterations {
             blackHole(selector.matches(message))
@@ -21,6 +21,6 @@ func selectorBenchmark() {
         let selector = try Selector("region = 'EU' AND total > 100")
         let message = try Message.text("order").with("region", "EU").with("total", 150)
         precondition(selector.matches(message), "the benchmark message must match the selector")
-        return (selector, message)
+        return (selector: selector, message: message)
     }
 }

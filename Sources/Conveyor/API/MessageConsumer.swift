@@ -240,11 +240,12 @@ public final class MessageConsumer: Sendable {
     /// - Returns: Whether a message was handled.
     func dispatchToListener() async -> Bool {
         guard let listener = state.withLock({ $0.listener }) else { return false }
+        let delivered: QueueEntry
         let message: Message
         do {
             var taken = takeNow(waitIfEmpty: true)
             guard let entry = taken.needsStore ? try await complete(&taken) : taken.entry else { return false }
-            message = session.prepareDelivery(entry, from: queue, acknowledgeNow: false).message
+            (message, delivered) = session.prepareListenerDelivery(entry, from: queue)
         } catch {
             session.connection.report(error)
             return true
@@ -253,12 +254,12 @@ public final class MessageConsumer: Sendable {
             try await listener(message)
         } catch {
             session.broker.logger.debug("listener threw; the message will be redelivered", metadata: ["error": "\(error)"])
-            session.redeliverAfterListenerFailure(message, from: queue)
+            session.redeliverAfterListenerFailure(delivered, from: queue)
             return true
         }
-        if session.mode.acknowledgesOnDelivery, let id = message.messageID {
+        if session.mode.acknowledgesOnDelivery {
             do {
-                try await session.acknowledge(QueueEntry(sequence: id.sequence, message: message), from: queue)
+                try await session.acknowledge(delivered, from: queue)
             } catch {
                 session.connection.report(error)
             }

@@ -283,13 +283,23 @@ public final class Session: Sendable, MessageAcknowledging {
             queue.markDeliveredAndAcknowledged(bytes: entry.message.body.byteCount)
             return (entry.intoMessage(), nil)
         }
-        queue.markDelivered()
         if !mode.acknowledgesOnDelivery {
             state.withLock { $0.unacknowledged.append(Delivery(queue: queue, entry: entry)) }
         }
         var message = entry.message
         if mode == .clientAcknowledge { message.acknowledger = self }
         return (message, mode.acknowledgesOnDelivery && acknowledgeNow ? entry : nil)
+    }
+
+    /// Turns a taken entry into a message for a listener: as ``prepareDelivery(_:from:acknowledgeNow:)``
+    /// without acknowledging, and also returns the delivered entry, which an auto-acknowledge session
+    /// acknowledges (or redelivers) when the listener returns.
+    func prepareListenerDelivery(_ taken: QueueEntry, from queue: MessageQueue) -> (message: Message, delivered: QueueEntry) {
+        var entry = taken
+        entry.message.deliveryCount += 1
+        entry.message.redelivered = entry.message.deliveryCount > 1
+        let (message, _) = prepareDelivery(taken, from: queue, acknowledgeNow: false)
+        return (message, entry)
     }
 
     /// Acknowledges one message delivered in an auto mode.
@@ -305,11 +315,11 @@ public final class Session: Sendable, MessageAcknowledging {
         queue.markAcknowledged(bytes: entry.message.body.byteCount)
     }
 
-    /// Hands a message a listener failed on back to its queue, so it is delivered again.
-    func redeliverAfterListenerFailure(_ message: Message, from queue: MessageQueue) {
-        guard mode.acknowledgesOnDelivery, let id = message.messageID else { return }
-        var entry = QueueEntry(sequence: id.sequence, message: message)
-        entry.message.acknowledger = nil
+    /// Hands a message a listener failed on back to its queue, so it is delivered again (after the
+    /// redelivery delay, or to the dead letter queue once the policy's maximum is reached).
+    func redeliverAfterListenerFailure(_ delivered: QueueEntry, from queue: MessageQueue) {
+        guard mode.acknowledgesOnDelivery else { return }
+        var entry = delivered
         entry.message.redelivered = true
         queue.putBack([entry], wereDelivered: true)
     }

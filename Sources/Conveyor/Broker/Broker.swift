@@ -72,6 +72,7 @@ public final class Broker: Sendable {
                     kind: record.isShared ? .sharedDurable : .durable, topic: topic, key: record.key,
                     selector: selector, noLocal: record.noLocal, ownerConnectionID: 0, ownerClientID: record.key.clientID,
                     displayName: "\(topic)#\(record.key)", configuration: configuration)
+                handleExpiry(of: subscription.queue)
                 registry.durableSubscriptions[record.key] = subscription
                 router(for: topic, in: &registry).add(subscription)
             }
@@ -226,6 +227,7 @@ public final class Broker: Sendable {
             let messageQueue = MessageQueue(
                 displayName: queue.description, baseName: queue.name, storeKey: nil,
                 policy: configuration.defaultPolicy, duplicateWindow: configuration.duplicateDetectionWindow)
+            handleExpiry(of: messageQueue)
             registry.temporaryQueues[queue.name] = (messageQueue, owner)
             return queue
         }
@@ -278,8 +280,21 @@ public final class Broker: Sendable {
         let queue = MessageQueue(
             displayName: "queue://\(name)", baseName: name, storeKey: .queue(name),
             policy: configuration.policy(for: name), duplicateWindow: configuration.duplicateDetectionWindow)
+        handleExpiry(of: queue)
         registry.queues[name] = queue
         return queue
+    }
+
+    /// Routes what a queue's expiry sweep removes to ``dispose(_:from:)``.
+    func handleExpiry(of queue: MessageQueue) {
+        queue.setExpiryHandler { [weak self, weak queue] expired in
+            guard let self, let queue else { return }
+            do {
+                try await self.dispose(expired, from: queue)
+            } catch {
+                self.logger.error("could not remove expired messages from \(queue.displayName): \(error)")
+            }
+        }
     }
 
     private func router(for topic: Topic, in registry: inout Registry) -> TopicRouter {
@@ -300,6 +315,7 @@ public final class Broker: Sendable {
                 kind: .nonDurable, topic: request.topic, key: nil, selector: request.selector, noLocal: request.noLocal,
                 ownerConnectionID: request.connectionID, ownerClientID: request.clientID,
                 displayName: "\(request.topic)#\(request.connectionID)-\(nextSequence())", configuration: configuration)
+            handleExpiry(of: subscription.queue)
             try subscription.attachConsumer()
             registry.withLock { $0.nonDurableSubscriptions[ObjectIdentifier(subscription)] = subscription }
             router.add(subscription)
@@ -317,6 +333,7 @@ public final class Broker: Sendable {
                 kind: .sharedNonDurable, topic: request.topic, key: key, selector: request.selector, noLocal: false,
                 ownerConnectionID: request.connectionID, ownerClientID: request.clientID,
                 displayName: "\(request.topic)#\(key)", configuration: configuration)
+            handleExpiry(of: created.queue)
             registry.sharedSubscriptions[key] = created
             router.add(created)
             return created
@@ -364,6 +381,7 @@ public final class Broker: Sendable {
                 kind: shared ? .sharedDurable : .durable, topic: request.topic, key: key, selector: request.selector,
                 noLocal: request.noLocal, ownerConnectionID: request.connectionID, ownerClientID: request.clientID,
                 displayName: "\(request.topic)#\(key)", configuration: configuration)
+            handleExpiry(of: created.queue)
             registry.durableSubscriptions[key] = created
             router.add(created)
             return (created, true, replaced)
@@ -455,52 +473,32 @@ public final class Broker: Sendable {
     }
 
     /// Sends one message outside a transaction: stores it if persistent, then makes it visible.
+    /// (The slow path, for sends ``sendWithoutWaiting(_:to:from:)`` cannot finish: a store write,
+    /// backlog limits, or a topic.)
     func send(_ entry: QueueEntry, to target: SendTarget, from publisher: Publisher) async throws(ConveyorError) {
-        if case .queue(let queue) = target {
-            // The point-to-point hot path: no array, no allocation for a non-persistent message.
-            if let id = entry.message.duplicateID, !queue.admitDuplicateID(id) { return }
-            try await queue.waitForCapacity(count: 1, bytes: entry.message.body.byteCount)
-            if entry.isPersistent, let key = queue.storeKey {
-                try await commit(StoreBatch([.add(StoredMessage(sequence: entry.sequence, message: entry.message, targets: [key]))]))
-            }
-            let dropped = try queue.enqueue(entry)
-            if !dropped.isEmpty { try await removeFromStore([(queue, dropped)]) }
-            return
-        }
-        let queues = route(entry, to: target, from: publisher)
-        guard !queues.isEmpty else { return }
-        for queue in queues {
-            try await queue.waitForCapacity(count: 1, bytes: entry.message.body.byteCount)
-        }
-        if entry.isPersistent {
-            let keys = queues.compactMap(\.storeKey)
-            if !keys.isEmpty {
-                try await commit(StoreBatch([.add(StoredMessage(sequence: entry.sequence, message: entry.message, targets: keys))]))
-            }
-        }
-        var dropped: [(MessageQueue, [QueueEntry])] = []
-        for queue in queues {
-            let removed = try queue.enqueue(entry)
-            if !removed.isEmpty { dropped.append((queue, removed)) }
-        }
-        if !dropped.isEmpty { try await removeFromStore(dropped) }
+        try await commit(sends: [PendingSend(entry: entry, target: target, publisher: publisher)], acknowledgements: [])
     }
 
     /// The queues a message goes to: the queue, or each subscription of the topic that accepts it.
-    /// Empty when duplicate detection has seen the message's ID before at this destination.
-    private func route(_ entry: QueueEntry, to target: SendTarget, from publisher: Publisher) -> [MessageQueue] {
+    /// Empty when duplicate detection has seen the message's ID before at this destination;
+    /// otherwise the ID is recorded, and `admitted` says where, so a failed send can forget it.
+    private func route(_ entry: QueueEntry, to target: SendTarget, from publisher: Publisher,
+                       admitted: inout [(SendTarget, String)]) -> [MessageQueue] {
+        if let id = entry.message.duplicateID {
+            let isNew = switch target {
+            case .queue(let queue): queue.admitDuplicateID(id)
+            case .topic(let router): router.admitDuplicateID(id)
+            }
+            guard isNew else {
+                logger.debug("duplicate message dropped", metadata: ["duplicateID": "\(id)"])
+                return []
+            }
+            admitted.append((target, id))
+        }
         switch target {
         case .queue(let queue):
-            if let id = entry.message.duplicateID, !queue.admitDuplicateID(id) {
-                logger.debug("duplicate message dropped", metadata: ["duplicateID": "\(id)", "queue": "\(queue.displayName)"])
-                return []
-            }
             return [queue]
         case .topic(let router):
-            if let id = entry.message.duplicateID, !router.admitDuplicateID(id) {
-                logger.debug("duplicate message dropped", metadata: ["duplicateID": "\(id)", "topic": "\(router.topic)"])
-                return []
-            }
             return router.current.compactMap {
                 $0.accepts(entry.message, fromConnection: publisher.connectionID, clientID: publisher.clientID) ? $0.queue : nil
             }
@@ -508,33 +506,53 @@ public final class Broker: Sendable {
     }
 
     /// Commits a transaction: every persistent send and acknowledgement in one store batch, then the
-    /// sends become visible and the acknowledged messages leave their queues.
+    /// sends become visible and the acknowledged messages leave their queues. Backlog limits are
+    /// checked (and room reserved) for every send first; if anything fails, nothing is sent.
     func commit(sends: [PendingSend], acknowledgements: [Delivery]) async throws(ConveyorError) {
         var batch = StoreBatch()
-        var placements: [(MessageQueue, QueueEntry)] = []
+        var placements: [(queue: MessageQueue, entry: QueueEntry, reserved: Bool)] = []
+        var admitted: [(SendTarget, String)] = []
         placements.reserveCapacity(sends.count)
-        for send in sends {
-            let queues = route(send.entry, to: send.target, from: send.publisher)
-            if send.entry.isPersistent {
-                let keys = queues.compactMap(\.storeKey)
-                if !keys.isEmpty {
-                    batch.append(.add(StoredMessage(sequence: send.entry.sequence, message: send.entry.message, targets: keys)))
+        do {
+            for send in sends {
+                let queues = route(send.entry, to: send.target, from: send.publisher, admitted: &admitted)
+                if send.entry.isPersistent {
+                    let keys = queues.compactMap(\.storeKey)
+                    if !keys.isEmpty {
+                        batch.append(.add(StoredMessage(sequence: send.entry.sequence, message: send.entry.message, targets: keys)))
+                    }
+                }
+                for queue in queues { placements.append((queue, send.entry, false)) }
+            }
+            for index in placements.indices where placements[index].queue.isLimited {
+                let queue = placements[index].queue
+                placements[index].reserved = try await queue.waitForCapacity(
+                    count: 1, bytes: placements[index].entry.message.body.byteCount
+                ) { (expired) throws(ConveyorError) in try await self.dispose(expired, from: queue) }
+            }
+            for delivery in acknowledgements where delivery.entry.isPersistent {
+                if let key = delivery.queue.storeKey {
+                    batch.append(.remove(sequence: delivery.entry.sequence, from: key))
                 }
             }
-            for queue in queues { placements.append((queue, send.entry)) }
-        }
-        for (queue, entry) in placements {
-            try await queue.waitForCapacity(count: 1, bytes: entry.message.body.byteCount)
-        }
-        for delivery in acknowledgements where delivery.entry.isPersistent {
-            if let key = delivery.queue.storeKey {
-                batch.append(.remove(sequence: delivery.entry.sequence, from: key))
+            if !batch.isEmpty { try await commit(batch) }
+        } catch {
+            for placement in placements where placement.reserved {
+                placement.queue.releaseReservation(count: 1, bytes: placement.entry.message.body.byteCount)
             }
+            for (target, id) in admitted {
+                switch target {
+                case .queue(let queue): queue.forgetDuplicateID(id)
+                case .topic(let router): router.forgetDuplicateID(id)
+                }
+            }
+            throw error
         }
-        if !batch.isEmpty { try await commit(batch) }
         var dropped: [(MessageQueue, [QueueEntry])] = []
-        for (queue, entry) in placements {
-            if let removed = try? queue.enqueue(entry), !removed.isEmpty { dropped.append((queue, removed)) }
+        for placement in placements {
+            if let removed = try? placement.queue.enqueue(placement.entry, reserved: placement.reserved), !removed.isEmpty {
+                dropped.append((placement.queue, removed))
+            }
         }
         for delivery in acknowledgements {
             delivery.queue.markAcknowledged(bytes: delivery.entry.message.body.byteCount)

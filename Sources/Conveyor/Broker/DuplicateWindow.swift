@@ -23,6 +23,12 @@ struct DuplicateWindow: Sendable {
         }
         return true
     }
+
+    /// Forgets `id` (its send failed), so that it is accepted again.
+    mutating func remove(_ id: String) {
+        guard members.remove(id) != nil, let index = order.lastIndex(of: id) else { return }
+        order.remove(at: index)
+    }
 }
 
 extension Message {

@@ -35,6 +35,8 @@ final class MessageQueue: Sendable {
         var scheduled = Heap<Scheduled>()
         var scheduledBytes = 0
         var timerDue: Int64?
+        /// When the expiry sweep runs next, if a waiting message has a time-to-live.
+        var expiryDue: Int64?
         /// Consumers that found nothing and wait to be woken, oldest first.
         var hungry: [MessageConsumer] = []
         var consumerCount = 0
@@ -44,14 +46,19 @@ final class MessageQueue: Sendable {
         var groupOwners: [String: ObjectIdentifier] = [:]
         /// Producers blocked by flow control.
         var capacityWaiters: [Parker] = []
+        /// Room promised to sends that passed the capacity check and have not been added yet.
+        var reservedCount = 0
+        var reservedBytes = 0
         var duplicates: DuplicateWindow
         var isDeleted = false
 
-        var waitingCount: Int { pending.count + scheduled.count }
-        var waitingBytes: Int { pending.byteCount + scheduledBytes }
+        var waitingCount: Int { pending.count + scheduled.count + reservedCount }
+        var waitingBytes: Int { pending.byteCount + scheduledBytes + reservedBytes }
     }
 
     private let state: Mutex<State>
+    /// Disposes of messages the expiry sweep removed (set by the broker).
+    private let expiryHandler = Mutex<(@Sendable ([DiscardedEntry]) async -> Void)?>(nil)
     /// Written by producers.
     private let producerCounters = ProducerCounters()
     /// Written by consumers; a separate object so the two sides do not share a cache line.
@@ -76,14 +83,21 @@ final class MessageQueue: Sendable {
     /// Appends messages and wakes consumers that can take them. Under the ``OverflowPolicy/dropOldest``
     /// policy, returns the messages dropped to make room (the caller removes them from the store).
     /// - Throws: ``ConveyorError/Code/invalidDestination`` if the queue was deleted.
+    /// - Parameter reserved: Whether ``waitForCapacity(count:bytes:disposingExpired:)`` reserved room
+    ///   for these messages (the reservation is used up).
     @discardableResult
-    func enqueue(_ entries: some Collection<QueueEntry>, now: Int64 = WallClock.nowMillis()) throws(ConveyorError) -> [QueueEntry] {
+    func enqueue(_ entries: some Collection<QueueEntry>, now: Int64 = WallClock.nowMillis(), reserved: Bool = false) throws(ConveyorError) -> [QueueEntry] {
         let (toWake, dropped) = try state.withLock { (state) throws(ConveyorError) -> ([MessageConsumer], [QueueEntry]) in
+            if reserved {
+                state.reservedCount = max(0, state.reservedCount - entries.count)
+                state.reservedBytes = max(0, state.reservedBytes - entries.reduce(0) { $0 + $1.message.body.byteCount })
+            }
             if state.isDeleted {
                 throw .invalidDestination("\(displayName) has been deleted; messages can no longer be sent to it")
             }
             var becameDue = false
             for entry in entries {
+                if entry.message.expiration != 0 { armExpirySweep(for: entry.message.expiration, in: &state) }
                 if entry.notBefore > now {
                     schedule(entry, in: &state)
                 } else {
@@ -103,8 +117,10 @@ final class MessageQueue: Sendable {
     /// Appends one message; see ``enqueue(_:now:)``. The hot path of every send: the entry is moved
     /// into the queue, and a parked consumer is woken only if there is one.
     @discardableResult
-    func enqueue(_ entry: consuming QueueEntry, now: Int64 = WallClock.nowMillis()) throws(ConveyorError) -> [QueueEntry] {
-        guard entry.notBefore <= now, !isLimited else { return try enqueue(CollectionOfOne(entry), now: now) }
+    func enqueue(_ entry: consuming QueueEntry, now: Int64 = WallClock.nowMillis(), reserved: Bool = false) throws(ConveyorError) -> [QueueEntry] {
+        guard entry.notBefore <= now, !isLimited, entry.message.expiration == 0 else {
+            return try enqueue(CollectionOfOne(entry), now: now, reserved: reserved)
+        }
         var moving: QueueEntry? = consume entry
         let toWake = try state.withLock { (state) throws(ConveyorError) -> MessageConsumer? in
             if state.isDeleted {
@@ -129,33 +145,66 @@ final class MessageQueue: Sendable {
         state.withLock { $0.duplicates.insert(id) }
     }
 
+    /// Forgets a duplicate-detection ID whose send failed, so that a retry is accepted.
+    func forgetDuplicateID(_ id: String) {
+        state.withLock { $0.duplicates.remove(id) }
+    }
+
     /// Waits until the queue has room for `count` more messages of `bytes` body bytes, as its
-    /// overflow policy says.
+    /// overflow policy says, and reserves that room for the caller's ``enqueue(_:now:reserved:)``
+    /// (or ``releaseReservation(count:bytes:)`` if the send fails). Expired messages are removed
+    /// first rather than counted against the limit.
+    /// - Parameter disposingExpired: Disposes of expired messages removed to make room.
     /// - Throws: ``ConveyorError/Code/resourceAllocation`` when the queue is full and the policy
     ///   rejects, or when a blocked send times out.
-    func waitForCapacity(count: Int, bytes: Int) async throws(ConveyorError) {
-        guard isLimited else { return }
+    /// - Returns: Whether room was reserved (not under the drop-oldest policy, which makes room
+    ///   when the message is added).
+    func waitForCapacity(count: Int, bytes: Int, disposingExpired: ([DiscardedEntry]) async throws(ConveyorError) -> Void) async throws(ConveyorError) -> Bool {
+        guard isLimited else { return false }
         let limits = policy.limits
         let deadline: ContinuousClock.Instant?
         switch limits.overflow {
-        case .dropOldest: return
+        case .dropOldest: return false
         case .reject: deadline = nil
         case .block(let timeout): deadline = .now + timeout
         }
         let parker = Parker()
         while true {
-            let full = state.withLock { state -> Bool in
-                let full = isFull(adding: count, bytes: bytes, state: state)
-                if full, deadline != nil { state.capacityWaiters.append(parker) }
-                return full
+            let (full, expired) = state.withLock { state -> (Bool, [DiscardedEntry]) in
+                var full = isFull(adding: count, bytes: bytes, state: state)
+                var expired: [DiscardedEntry] = []
+                if full {
+                    let now = WallClock.nowMillis()
+                    expired = state.pending.removeAll { $0.isExpired(at: now) }.map { DiscardedEntry(entry: $0, reason: .expired) }
+                    full = isFull(adding: count, bytes: bytes, state: state)
+                }
+                if full {
+                    if deadline != nil { state.capacityWaiters.append(parker) }
+                } else if case .dropOldest = limits.overflow {
+                } else {
+                    state.reservedCount += count
+                    state.reservedBytes += bytes
+                }
+                return (full, expired)
             }
-            guard full else { return }
+            if !expired.isEmpty { try await disposingExpired(expired) }
+            guard full else { return true }
             guard let deadline, deadline > .now else {
                 throw ConveyorError(.resourceAllocation, fullMessage(waited: deadline != nil))
             }
             await parker.park(until: deadline)
             if Task.isCancelled { throw ConveyorError(.resourceAllocation, fullMessage(waited: true)) }
         }
+    }
+
+    /// Gives back room reserved by ``waitForCapacity(count:bytes:disposingExpired:)`` for a send that failed.
+    func releaseReservation(count: Int, bytes: Int) {
+        guard isLimited else { return }
+        state.withLock { state in
+            state.reservedCount = max(0, state.reservedCount - count)
+            state.reservedBytes = max(0, state.reservedBytes - bytes)
+        }
+        releaseCapacityWaiters()
     }
 
     private func fullMessage(waited: Bool) -> String {
@@ -225,11 +274,51 @@ final class MessageQueue: Sendable {
         }
         var toWake: [MessageConsumer] = []
         for entry in entries {
-            guard let index = state.hungry.firstIndex(where: { $0.accepts(entry.message) }) else { continue }
+            let index: Int?
+            if let group = entry.groupID, let owner = state.groupOwners[group] {
+                // Only the group's owner may take it.
+                index = state.hungry.firstIndex { ObjectIdentifier($0) == owner }
+            } else {
+                index = state.hungry.firstIndex { $0.accepts(entry.message) }
+            }
+            guard let index else { continue }
             toWake.append(state.hungry.remove(at: index))
             if state.hungry.isEmpty { break }
         }
         return toWake
+    }
+
+    // MARK: Expiry sweep
+
+    /// Sets what the broker does with messages the expiry sweep removes.
+    func setExpiryHandler(_ handler: @escaping @Sendable ([DiscardedEntry]) async -> Void) {
+        expiryHandler.withLock { $0 = handler }
+    }
+
+    /// Makes sure a sweep runs at `expiration`, so that expired messages leave the queue (and are
+    /// counted) even when nobody consumes it.
+    private func armExpirySweep(for expiration: Int64, in state: inout State) {
+        if let current = state.expiryDue, current <= expiration { return }
+        state.expiryDue = expiration
+        let delay = Duration.milliseconds(max(0, expiration - WallClock.nowMillis()) + 1)
+        Task { [weak self] in
+            try? await Task.sleep(for: delay)
+            await self?.sweepExpired()
+        }
+    }
+
+    private func sweepExpired() async {
+        let now = WallClock.nowMillis()
+        let expired = state.withLock { state -> [DiscardedEntry] in
+            state.expiryDue = nil
+            let removed = state.pending.removeAll { $0.isExpired(at: now) }
+            let next = state.pending.snapshot().lazy.map(\.message.expiration).filter { $0 != 0 }.min()
+            if let next { armExpirySweep(for: next, in: &state) }
+            return removed.map { DiscardedEntry(entry: $0, reason: .expired) }
+        }
+        guard !expired.isEmpty, let handler = expiryHandler.withLock({ $0 }) else { return }
+        await handler(expired)
+        if isLimited { releaseCapacityWaiters() }
     }
 
     // MARK: Scheduling
@@ -267,6 +356,7 @@ final class MessageQueue: Sendable {
         while let first = state.scheduled.min, first.entry.notBefore <= now {
             let entry = state.scheduled.removeMin().entry
             state.scheduledBytes -= entry.message.body.byteCount
+            if entry.message.expiration != 0 { armExpirySweep(for: entry.message.expiration, in: &state) }
             state.pending.putBack(entry)
             moved = true
         }
@@ -324,6 +414,7 @@ final class MessageQueue: Sendable {
         if moved > 0 {
             var bytes = 0
             for entry in buffer.suffix(moved) { bytes += entry.message.body.byteCount }
+            counters.inFlight.add(moved, ordering: .relaxed)
             counters.inFlightBytes.add(bytes, ordering: .relaxed)
         }
         for parker in producers { parker.unpark() }
@@ -334,13 +425,9 @@ final class MessageQueue: Sendable {
     /// moment first, which is far cheaper than being woken.
     var additions: Int { producerCounters.enqueued.load(ordering: .acquiring) }
 
-    /// Counts a message handed to an application (it was prefetched; now it is in flight).
-    func markDelivered() {
-        counters.inFlight.add(1, ordering: .relaxed)
-    }
-
     /// Counts a message delivered and acknowledged at once (auto-acknowledge receive): the cheap path.
     func markDeliveredAndAcknowledged(bytes: Int) {
+        counters.inFlight.subtract(1, ordering: .relaxed)
         counters.inFlightBytes.subtract(bytes, ordering: .relaxed)
         counters.dequeued.add(1, ordering: .relaxed)
         if isLimited { releaseCapacityWaiters() }
@@ -349,6 +436,7 @@ final class MessageQueue: Sendable {
     /// Counts prefetched messages handed back without delivery.
     func markReturned(_ entries: some Collection<QueueEntry>) {
         guard !entries.isEmpty else { return }
+        counters.inFlight.subtract(entries.count, ordering: .relaxed)
         counters.inFlightBytes.subtract(entries.reduce(0) { $0 + $1.message.body.byteCount }, ordering: .relaxed)
     }
 

@@ -103,6 +103,11 @@ final class TopicRouter: Sendable {
         duplicates.withLock { $0.insert(id) }
     }
 
+    /// Forgets a duplicate-detection ID whose send failed, so that a retry is accepted.
+    func forgetDuplicateID(_ id: String) {
+        duplicates.withLock { $0.remove(id) }
+    }
+
     /// The current subscriptions (a copy-on-write snapshot: no allocation).
     var current: [Subscription] { subscriptions.withLock { $0 } }
 
