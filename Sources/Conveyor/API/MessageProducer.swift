@@ -26,6 +26,9 @@ public final class MessageProducer: Sendable {
 
     private struct State {
         var options = SendOptions()
+        /// The last destination given per send, resolved: replies to one `replyTo` after another
+        /// skip the broker's registry.
+        var lastTarget: (destination: Destination, target: SendTarget)?
         var isClosed = false
         var asyncSends = Deque<PendingAsyncSend>()
         var isDraining = false
@@ -152,7 +155,14 @@ public final class MessageProducer: Sendable {
         let target: SendTarget
         if let override, override != self.destination {
             destination = override
-            target = try session.broker.target(for: override)
+            if let cached = state.withLock({ $0.lastTarget }), cached.destination == override {
+                target = cached.target
+            } else {
+                target = try session.broker.target(for: override)
+                // Only queues: a deleted (temporary) queue refuses sends itself, so the cache cannot
+                // hide a deletion.
+                if case .queue = target { state.withLock { $0.lastTarget = (override, target) } }
+            }
         } else if let own = self.destination, let cached = self.target {
             destination = own
             target = cached
