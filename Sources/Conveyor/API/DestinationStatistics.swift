@@ -6,7 +6,9 @@ public struct DestinationStatistics: Sendable, Hashable {
     public var depth: Int
     /// The body bytes of the waiting messages.
     public var depthBytes: Int
-    /// Messages delivered to an application and not yet acknowledged.
+    /// Messages handed to consumers and not yet acknowledged: delivered to the application, or taken
+    /// into a consumer's prefetch buffer (as ActiveMQ counts "in flight"). They count against backlog
+    /// limits, and go back to ``depth`` if the consumer closes or the session rolls back.
     public var inFlight: Int
     /// Messages ever added (sends, and for a subscription, publications it matched).
     public var enqueued: Int

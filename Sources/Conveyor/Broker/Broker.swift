@@ -110,6 +110,11 @@ public final class Broker: Sendable {
         }
         guard let connections else { return }
         for connection in connections { connection.close() }
+        for queue in registry.withLock({ registry in
+            Array(registry.queues.values) + registry.durableSubscriptions.values.map(\.queue)
+        }) {
+            queue.clearExpiryHandler()
+        }
         store.close()
     }
 
@@ -286,9 +291,11 @@ public final class Broker: Sendable {
     }
 
     /// Routes what a queue's expiry sweep removes to ``dispose(_:from:)``.
+    ///
+    /// The handler holds the broker strongly (``close()`` clears it): a weak reference would give the
+    /// broker and the queue side-table reference counts, which slow down every retain on the hot path.
     func handleExpiry(of queue: MessageQueue) {
-        queue.setExpiryHandler { [weak self, weak queue] expired in
-            guard let self, let queue else { return }
+        queue.setExpiryHandler { [unowned queue] expired in
             do {
                 try await self.dispose(expired, from: queue)
             } catch {

@@ -295,15 +295,20 @@ final class MessageQueue: Sendable {
         expiryHandler.withLock { $0 = handler }
     }
 
+    /// Drops the expiry handler (and the broker it holds) when the broker closes.
+    func clearExpiryHandler() {
+        expiryHandler.withLock { $0 = nil }
+    }
+
     /// Makes sure a sweep runs at `expiration`, so that expired messages leave the queue (and are
     /// counted) even when nobody consumes it.
     private func armExpirySweep(for expiration: Int64, in state: inout State) {
         if let current = state.expiryDue, current <= expiration { return }
         state.expiryDue = expiration
         let delay = Duration.milliseconds(max(0, expiration - WallClock.nowMillis()) + 1)
-        Task { [weak self] in
+        Task { [self] in
             try? await Task.sleep(for: delay)
-            await self?.sweepExpired()
+            await sweepExpired()
         }
     }
 
@@ -333,9 +338,9 @@ final class MessageQueue: Sendable {
         if let current = state.timerDue, current <= due { return }
         state.timerDue = due
         let delay = Duration.milliseconds(max(0, due - WallClock.nowMillis()))
-        Task { [weak self] in
+        Task { [self] in
             try? await Task.sleep(for: delay)
-            self?.timerFired()
+            timerFired()
         }
     }
 
@@ -374,6 +379,7 @@ final class MessageQueue: Sendable {
                waitIfEmpty: Bool = true) -> [DiscardedEntry] {
         let id = ObjectIdentifier(consumer)
         var discarded: [DiscardedEntry] = []
+        var bytes = 0
         let (moved, producers) = state.withLock { state -> (Int, [Parker]) in
             let now = state.scheduled.isEmpty ? 0 : WallClock.nowMillis()
             if !state.scheduled.isEmpty { _ = promoteDue(in: &state, now: now) }
@@ -387,7 +393,7 @@ final class MessageQueue: Sendable {
             if state.exclusive.isEmpty || state.exclusive[0] == id {
                 let share = max(1, min(limit, state.pending.count / max(1, state.consumerCount)))
                 let redelivery = policy.redelivery
-                state.pending.take(upTo: share, into: &buffer, discarded: &discarded) { entry in
+                bytes = state.pending.take(upTo: share, into: &buffer, discarded: &discarded) { entry in
                     if isExpired(entry) { return .discard(.expired) }
                     if !redelivery.allowsDelivery(after: entry.message.deliveryCount) {
                         return .discard(.tooManyDeliveries(maximumRedeliveries: redelivery.maximumRedeliveries))
@@ -412,8 +418,6 @@ final class MessageQueue: Sendable {
             return (moved, producers)
         }
         if moved > 0 {
-            var bytes = 0
-            for entry in buffer.suffix(moved) { bytes += entry.message.body.byteCount }
             counters.inFlight.add(moved, ordering: .relaxed)
             counters.inFlightBytes.add(bytes, ordering: .relaxed)
         }

@@ -44,13 +44,29 @@ struct PendingMessages: Sendable {
 
     /// Moves up to `limit` messages into `buffer`, highest priority first. `decide` says for each
     /// waiting message whether to take it, leave it, or discard it (into `discarded`).
+    /// - Returns: The body bytes of the messages taken.
+    @discardableResult
     mutating func take(upTo limit: Int, into buffer: inout Deque<QueueEntry>, discarded: inout [DiscardedEntry],
-                       deciding decide: (QueueEntry) -> TakeDecision) {
+                       deciding decide: (QueueEntry) -> TakeDecision) -> Int {
         var taken = 0
+        var takenBytes = 0
         var lane = PendingMessages.priorities - 1
         while lane >= 0, taken < limit {
             defer { lane -= 1 }
             guard occupied & (1 << lane) != 0 else { continue }
+            if buffer.isEmpty, lanes[lane].count <= limit - taken, let bytes = bytesIfTakingAll(lane: lane, deciding: decide) {
+                // Everything in the lane goes: hand the whole lane over instead of moving entries
+                // one by one (no copies, no reference counting per message).
+                let moved = lanes[lane].count
+                swap(&buffer, &lanes[lane])
+                lanes[lane] = Deque()
+                count -= moved
+                byteCount -= bytes
+                takenBytes += bytes
+                occupied &= ~(1 << lane)
+                taken += moved
+                continue
+            }
             var kept = Deque<QueueEntry>()
             var index = 0
             var removedAny = false
@@ -62,6 +78,7 @@ struct PendingMessages: Sendable {
                     let entry = lanes[lane].removeFirst()
                     count -= 1
                     byteCount -= entry.message.body.byteCount
+                    takenBytes += entry.message.body.byteCount
                     buffer.append(entry)
                     taken += 1
                     continue
@@ -74,6 +91,7 @@ struct PendingMessages: Sendable {
                     removedAny = true
                     count -= 1
                     byteCount -= entry.message.body.byteCount
+                    takenBytes += entry.message.body.byteCount
                 case .discard(let reason):
                     discarded.append(DiscardedEntry(entry: entry, reason: reason))
                     removedAny = true
@@ -94,6 +112,7 @@ struct PendingMessages: Sendable {
             }
             if lanes[lane].isEmpty { occupied &= ~(1 << lane) }
         }
+        return takenBytes
     }
 
     /// Removes and returns the oldest message of the lowest non-empty priority (overflow policy
@@ -138,6 +157,18 @@ struct PendingMessages: Sendable {
     }
 
     private static func lane(for priority: Int) -> Int { min(max(priority, 0), priorities - 1) }
+
+    /// The body bytes of a lane if `decide` takes every entry of it, else `nil`.
+    private mutating func bytesIfTakingAll(lane: Int, deciding decide: (QueueEntry) -> TakeDecision) -> Int? {
+        var bytes = 0
+        for index in lanes[lane].indices {
+            guard case .take = Self.inspect(&lanes[lane][index], with: { entry in
+                bytes += entry.message.body.byteCount
+                return decide(entry)
+            }) else { return nil }
+        }
+        return bytes
+    }
 
     /// Lends an entry to `body` through inout access, which reads it in place instead of copying it.
     @inline(__always)
