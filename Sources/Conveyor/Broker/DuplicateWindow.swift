@@ -38,7 +38,7 @@ extension Message {
     public static let duplicateIDProperty = "JMS_ConveyorDuplicateID"
 
     var duplicateID: String? {
-        guard !properties.isEmpty, let value = properties[Message.duplicateIDProperty] else { return nil }
+        guard hasProperties, let value = properties[Message.duplicateIDProperty] else { return nil }
         return value.description
     }
 }

@@ -27,7 +27,7 @@ struct QueueEntry: Sendable {
 
     /// The message group it belongs to (`JMSXGroupID`), if any.
     var groupID: String? {
-        guard !message.properties.isEmpty, case .string(let group)? = message.properties["JMSXGroupID"] else { return nil }
+        guard message.hasProperties, case .string(let group)? = message.properties["JMSXGroupID"] else { return nil }
         return group
     }
 }

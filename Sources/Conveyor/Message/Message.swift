@@ -37,11 +37,20 @@ public struct Message: Sendable {
     /// The payload.
     public var body: MessageBody
     /// JMSCorrelationID: links a reply to its request, or any application-defined grouping.
-    public var correlationID: String?
+    public var correlationID: String? {
+        get { extras?.correlationID }
+        set { updateExtras { $0.correlationID = newValue } }
+    }
     /// JMSReplyTo: where the receiver should send its reply.
-    public var replyTo: Destination?
+    public var replyTo: Destination? {
+        get { extras?.replyTo }
+        set { updateExtras { $0.replyTo = newValue } }
+    }
     /// JMSType: an application-defined message type name.
-    public var type: String?
+    public var type: String? {
+        get { extras?.type }
+        set { updateExtras { $0.type = newValue } }
+    }
 
     /// JMSMessageID, set when the message is sent.
     public internal(set) var messageID: MessageID?
@@ -63,7 +72,25 @@ public struct Message: Sendable {
     public internal(set) var deliveryCount: Int = 0
 
     /// Application properties; read them with ``property(_:)`` or ``property(_:as:)``.
-    public internal(set) var properties: [String: MessageValue] = [:]
+    public internal(set) var properties: [String: MessageValue] {
+        get { extras?.properties ?? [:] }
+        set { updateExtras { $0.properties = newValue } }
+    }
+
+    /// The headers and properties most messages do without, kept out of line so that a plain
+    /// message is small and cheap to copy on the hot path. `nil` while all of them are empty.
+    private var extras: Extras?
+
+    /// Whether any application property is set (no dictionary is touched when none is).
+    var hasProperties: Bool { extras.map { !$0.value.properties.isEmpty } ?? false }
+
+    private func extrasValue() -> Extras.Value { extras?.value ?? Extras.Value() }
+
+    private mutating func updateExtras(_ change: (inout Extras.Value) -> Void) {
+        var value = extrasValue()
+        change(&value)
+        extras = value.isEmpty ? nil : Extras(value)
+    }
 
     /// The session-side handle that ``acknowledge()`` calls; set on delivery to a consumer.
     var acknowledger: (any MessageAcknowledging)?
@@ -135,6 +162,29 @@ public struct Message: Sendable {
     public func acknowledge() async throws(ConveyorError) {
         try await acknowledger?.acknowledgeFromMessage()
     }
+}
+
+/// The out-of-line part of a ``Message``: immutable, replaced as a whole when a value changes.
+private final class Extras: Sendable {
+    struct Value: Sendable {
+        var correlationID: String?
+        var replyTo: Destination?
+        var type: String?
+        var properties: [String: MessageValue] = [:]
+
+        var isEmpty: Bool { correlationID == nil && replyTo == nil && type == nil && properties.isEmpty }
+    }
+
+    let value: Value
+
+    init(_ value: Value) {
+        self.value = value
+    }
+
+    var correlationID: String? { value.correlationID }
+    var replyTo: Destination? { value.replyTo }
+    var type: String? { value.type }
+    var properties: [String: MessageValue] { value.properties }
 }
 
 /// The session behind ``Message/acknowledge()``.
