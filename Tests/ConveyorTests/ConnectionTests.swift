@@ -157,3 +157,21 @@ struct ConnectionTests {
         #expect(error?.message.contains("12") == true)
     }
 }
+
+@Suite("Producers", .timeLimit(.minutes(1)))
+struct ProducerTests {
+    @Test(arguments: StoreKind.allCases)
+    func aProducerWithADestinationCannotNameAnotherPerSend(kind: StoreKind) async throws {
+        let fixture = try Fixture(kind)
+        defer { fixture.close() }
+        let session = try fixture.connection.createSession()
+        let producer = try session.createProducer(for: .queue(Queue("own")))
+        let error = await expectError(.unsupportedOperation) { try await producer.send(.text("x"), to: .queue(Queue("other"))) }
+        #expect(error?.message.contains("queue://own") == true)
+        try await producer.send(.text("same destination is fine"), to: .queue(Queue("own")))
+        let anonymous = try session.createProducer()
+        try await anonymous.send(.text("a"), to: .queue(Queue("other")))
+        let consumer = try session.createConsumer(for: .queue(Queue("other")))
+        #expect(try await consumer.receive(timeout: .seconds(1))?.text == "a")
+    }
+}

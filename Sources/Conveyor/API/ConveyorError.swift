@@ -27,6 +27,9 @@ public struct ConveyorError: Error, Sendable, CustomStringConvertible {
         public static let invalidClientID = Code("invalid client ID")
         /// The storage engine failed: I/O error, corrupt or locked files, full disk.
         public static let storage = Code("storage")
+        /// The object does not support the call in its current configuration, such as naming a
+        /// destination per send on a producer created with one (`UnsupportedOperationException`).
+        public static let unsupportedOperation = Code("unsupported operation")
         /// A wait for a resource ran out of time (for example a blocked send under flow control).
         public static let timeout = Code("timeout")
 

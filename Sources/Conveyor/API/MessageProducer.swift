@@ -64,13 +64,15 @@ public final class MessageProducer: Sendable {
         try await send(message, destination: nil, options: options)
     }
 
-    /// Sends a message to the given destination (for producers created without one, or to override it).
+    /// Sends a message to the given destination, with a producer created without one (JMS's
+    /// anonymous producer).
     /// - Parameters:
     ///   - message: The message; its provider-set headers are overwritten.
     ///   - destination: Where to send it.
     ///   - options: Overrides the producer's ``options`` for this send.
     /// - Returns: The message as sent, headers set.
-    /// - Throws: As ``send(_:options:)``.
+    /// - Throws: As ``send(_:options:)``; ``ConveyorError/Code/unsupportedOperation`` if the producer
+    ///   was created with a destination (JMS forbids naming another one per send).
     @discardableResult
     public func send(_ message: Message, to destination: Destination, options: SendOptions? = nil) async throws(ConveyorError) -> Message {
         try await send(message, destination: destination, options: options)
@@ -153,6 +155,10 @@ public final class MessageProducer: Sendable {
         try options.validate()
         let destination: Destination
         let target: SendTarget
+        if let override, let own = self.destination, override != own {
+            throw ConveyorError(.unsupportedOperation,
+                                "this producer sends to \(own); create a producer without a destination to name one per send")
+        }
         if let override, override != self.destination {
             destination = override
             if let cached = state.withLock({ $0.lastTarget }), cached.destination == override {
