@@ -94,7 +94,8 @@ public final class Broker: Sendable {
                     message.redelivered = item.deliveryCount > 0
                     return QueueEntry(sequence: item.sequence, message: message)
                 }
-                try? target.enqueue(entries)
+                // A fresh queue is never deleted; limits are not applied to what the store already holds.
+                _ = try? target.enqueue(entries)
                 for entry in entries { if let id = entry.message.duplicateID { _ = target.admitDuplicateID(id) } }
             }
         }
@@ -473,7 +474,8 @@ public final class Broker: Sendable {
             let now = entry.message.timestamp
             for subscription in subscriptions
             where subscription.accepts(entry.message, fromConnection: publisher.connectionID, clientID: publisher.clientID) {
-                try? subscription.queue.enqueue(copy entry, now: now)
+                // A subscription deleted meanwhile simply no longer receives.
+                _ = try? subscription.queue.enqueue(copy entry, now: now)
             }
             return nil
         }
@@ -617,7 +619,9 @@ public final class Broker: Sendable {
         }
         if !batch.isEmpty { try await commit(batch) }
         source.markDiscarded(discarded)
-        for (target, entry) in moves { try? target.enqueue(entry) }
+        for (target, entry) in moves {
+            if let dropped = try? target.enqueue(entry), !dropped.isEmpty { try await removeFromStore([(target, dropped)]) }
+        }
         logger.debug("messages disposed of", metadata: ["queue": "\(source.displayName)", "count": "\(discarded.count)"])
     }
 
