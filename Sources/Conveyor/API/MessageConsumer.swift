@@ -91,6 +91,7 @@ public final class MessageConsumer: Sendable {
         try await receive(deadline: nil, waits: false)
     }
 
+    @inline(__always)
     private func receive(deadline: ContinuousClock.Instant?, waits: Bool) async throws(ConveyorError) -> Message? {
         if isClosed { throw .closed("consumer") }
         if hasListener {

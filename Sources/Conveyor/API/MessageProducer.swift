@@ -102,6 +102,7 @@ public final class MessageProducer: Sendable {
         state.withLock { $0.isClosed = true }
     }
 
+    @inline(__always)
     private func send(_ message: Message, destination: Destination?, options override: SendOptions?) async throws(ConveyorError) -> Message {
         let (options, mustQueue) = try state.withLock { (state) throws(ConveyorError) -> (SendOptions, Bool) in
             if state.isClosed { throw .closed("producer") }
