@@ -99,6 +99,10 @@ enum BenchOutput {
             var latency: String?
             if let p50 = result.p50Microseconds, let p99 = result.p99Microseconds, let p999 = result.p999Microseconds {
                 latency = "p50 \(micro(p50)) · p99 \(micro(p99)) · p99.9 \(micro(p999))"
+            } else if let open = result.openSeconds {
+                latency = "open \(fixed(open, decimals: 3)) s, then drain at the rate above"
+            } else if let memory = result.rssAnonMiB {
+                latency = "anonymous resident memory \(fixed(memory, decimals: 1)) MiB with the backlog queued"
             }
             rows.append(Row(
                 label: isFirstOfWorkload ? "\(result.workload.rawValue)  \(result.workload.name)" : "",

@@ -18,10 +18,10 @@ public protocol Workload: Sendable {
     var unit: String { get }
 
     /// Runs the workload once.
-    /// - Parameter store: A store for this run only; the workload opens a broker on it and closes
-    ///   the broker (and so the store) before returning.
+    /// - Parameter location: Where this run's store lives (a fresh directory); the workload opens a
+    ///   broker on `location.open()` and closes it before returning.
     /// - Returns: What was measured.
     /// - Throws: ``WorkloadError`` if the run did not complete (time limit, lost or unexpected
     ///   messages), or the ``ConveyorError`` of a failed broker call.
-    func run(store: any MessageStore) async throws -> WorkloadMeasurement
+    func run(at location: StoreLocation) async throws -> WorkloadMeasurement
 }

@@ -45,9 +45,14 @@ public enum WorkloadID: String, CaseIterable, Sendable, Codable, CustomStringCon
     public var workload: (any Workload)? {
         switch self {
         case .w1: QueueTransientWorkload()
+        case .w2: QueuePersistentSyncWorkload()
+        case .w3: QueuePersistentBatchedWorkload()
         case .w4: TopicFanoutWorkload()
+        case .w5: DurableSubscriptionsWorkload()
+        case .w6: BacklogRecoveryWorkload()
         case .l1: RequestReplyWorkload()
-        case .w2, .w3, .w5, .w6, .m1, .x1: nil
+        case .m1: BacklogMemoryWorkload()
+        case .x1: nil
         }
     }
 

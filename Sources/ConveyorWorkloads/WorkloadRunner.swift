@@ -27,26 +27,17 @@ public struct WorkloadRunner: Sendable {
     public let storeName: String
     /// How many times each workload runs.
     public let runs: Int
-    /// Creates a fresh store for each run.
-    public let makeStore: @Sendable () throws -> any MessageStore
+    /// The store each run opens in a fresh ``StoreLocation``.
+    public let store: WorkloadStore
 
-    /// Creates a runner from a store factory.
+    /// Creates a runner.
     /// - Parameters:
-    ///   - storeName: The name results report, for example `memory`.
-    ///   - runs: How many times each workload runs (3 by default); at least 1.
-    ///   - makeStore: Creates a fresh, empty store; called once per run.
-    public init(storeName: String, runs: Int = 3, makeStore: @escaping @Sendable () throws -> any MessageStore) {
-        self.storeName = storeName
-        self.runs = runs
-        self.makeStore = makeStore
-    }
-
-    /// Creates a runner for a named kind of store.
-    /// - Parameters:
-    ///   - store: The kind of store, for example ``WorkloadStore/memory``.
-    ///   - runs: How many times each workload runs (3 by default); at least 1.
+    ///   - store: The store to run on; each run gets a fresh location.
+    ///   - runs: Runs per workload (3 for the standard median).
     public init(store: WorkloadStore, runs: Int = 3) {
-        self.init(storeName: store.name, runs: runs, makeStore: store.makeStore)
+        self.store = store
+        self.storeName = store.name
+        self.runs = runs
     }
 
     /// Runs a standard workload with its standard parameters ``runs`` times.
@@ -93,6 +84,6 @@ public struct WorkloadRunner: Sendable {
     /// - Returns: The run's measurement.
     /// - Throws: The store factory's error, or the workload's.
     public func runOnce(_ workload: some Workload) async throws -> WorkloadMeasurement {
-        try await workload.run(store: makeStore())
+        try await workload.run(at: StoreLocation(store: store))
     }
 }

@@ -1,33 +1,34 @@
 import Conveyor
+import Foundation
 
-/// A named kind of store that workloads run on: how `conveyor bench --store NAME` finds one.
-///
-/// Each run gets a new store from ``makeStore``, so runs do not see each other's messages. A new
-/// engine adds a static member and an entry in ``all``.
+/// A store the workloads can run on: a name and a way to open it in a directory.
 public struct WorkloadStore: Sendable {
-    /// The name used on the command line and in results, for example `memory`.
+    /// The name used on the command line and in results ("memory", "lmdb", "file").
     public let name: String
-    /// Creates a fresh, empty store for one run.
-    public let makeStore: @Sendable () throws -> any MessageStore
+    /// Whether the store's data lives in the object (memory): reopening must reuse the instance.
+    public let keepsDataInInstance: Bool
+    /// Opens the store in a directory.
+    public let makeStore: @Sendable (URL) throws -> any MessageStore
 
-    /// Names a kind of store.
+    /// Creates a store entry.
     /// - Parameters:
-    ///   - name: The name for command lines and results.
-    ///   - makeStore: Creates a fresh, empty store; called once per run.
-    public init(name: String, makeStore: @escaping @Sendable () throws -> any MessageStore) {
+    ///   - name: The command-line name.
+    ///   - keepsDataInInstance: Whether reopening must reuse the same object.
+    ///   - makeStore: Opens the store in a directory.
+    public init(name: String, keepsDataInInstance: Bool = false, makeStore: @escaping @Sendable (URL) throws -> any MessageStore) {
         self.name = name
+        self.keepsDataInInstance = keepsDataInInstance
         self.makeStore = makeStore
     }
 
-    /// The in-memory store: the ceiling the disk-backed stores are compared against.
-    public static let memory = WorkloadStore(name: "memory") { MemoryStore() }
+    /// The in-memory store.
+    public static let memory = WorkloadStore(name: "memory", keepsDataInInstance: true) { _ in MemoryStore() }
 
-    /// Every store workloads can run on, in the order tables list them.
+    /// Every store the workloads know, in display order.
     public static let all: [WorkloadStore] = [.memory]
 
-    /// Looks up a store by name, ignoring case.
-    /// - Parameter name: The store's name.
-    /// - Returns: The store, or `nil` if there is none by that name.
+    /// The store with this name (case-insensitive), if any.
+    /// - Parameter name: A store name.
     public static func named(_ name: String) -> WorkloadStore? {
         let wanted = String(name.filter { !$0.isWhitespace }).lowercased()
         return all.first { $0.name == wanted }

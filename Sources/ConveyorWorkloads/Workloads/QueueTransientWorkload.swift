@@ -36,9 +36,9 @@ public struct QueueTransientWorkload: Workload {
     /// - Returns: The count of messages received and the time from the first send to the last receive.
     /// - Throws: ``WorkloadError`` if messages were lost or the time limit passed; ``ConveyorError``
     ///   from the broker.
-    public func run(store: any MessageStore) async throws -> WorkloadMeasurement {
+    public func run(at location: StoreLocation) async throws -> WorkloadMeasurement {
         guard messages >= 1 else { throw WorkloadError(.invalidParameter, "W1 needs at least 1 message") }
-        let broker = try Broker(store: store)
+        let broker = try Broker(store: location.open())
         defer { broker.close() }
         let connection = try ConnectionFactory(broker: broker).createConnection()
         let queue = Destination.queue(Queue("conveyor.bench.w1"))

@@ -41,11 +41,11 @@ public struct RequestReplyWorkload: Workload {
     /// - Returns: The measured round trips, their total time and their latency percentiles.
     /// - Throws: ``WorkloadError`` if a reply was lost or carried the wrong correlation ID, or the
     ///   time limit passed; ``ConveyorError`` from the broker.
-    public func run(store: any MessageStore) async throws -> WorkloadMeasurement {
+    public func run(at location: StoreLocation) async throws -> WorkloadMeasurement {
         guard messages >= 1, warmUp >= 0 else {
             throw WorkloadError(.invalidParameter, "L1 needs at least 1 measured round trip and no negative warm-up")
         }
-        let broker = try Broker(store: store)
+        let broker = try Broker(store: location.open())
         defer { broker.close() }
         let connection = try ConnectionFactory(broker: broker).createConnection()
         let requests = Destination.queue(Queue("conveyor.bench.l1.requests"))

@@ -40,11 +40,11 @@ public struct TopicFanoutWorkload: Workload {
     /// - Returns: The count of deliveries and the time from the first send to the last delivery.
     /// - Throws: ``WorkloadError`` if deliveries were lost or the time limit passed; ``ConveyorError``
     ///   from the broker.
-    public func run(store: any MessageStore) async throws -> WorkloadMeasurement {
+    public func run(at location: StoreLocation) async throws -> WorkloadMeasurement {
         guard messages >= 1, subscribers >= 1 else {
             throw WorkloadError(.invalidParameter, "W4 needs at least 1 message and 1 subscriber")
         }
-        let broker = try Broker(store: store)
+        let broker = try Broker(store: location.open())
         defer { broker.close() }
         let connection = try ConnectionFactory(broker: broker).createConnection()
         let topic = Destination.topic(Topic("conveyor.bench.w4"))
