@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Conveyor", targets: ["Conveyor"]),
+        .library(name: "ConveyorLMDB", targets: ["ConveyorLMDB"]),
         .library(name: "ConveyorWorkloads", targets: ["ConveyorWorkloads"]),
         .executable(name: "conveyor", targets: ["ConveyorCLI"]),
     ],
@@ -23,6 +24,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .systemLibrary(
+            name: "CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"]), .brew(["lmdb"])]
+        ),
+        .target(
+            name: "ConveyorLMDB",
+            dependencies: ["Conveyor", "CLMDB"]
+        ),
         .target(
             name: "ConveyorWorkloads",
             dependencies: ["Conveyor"]
@@ -37,13 +47,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ConveyorTests",
-            dependencies: ["Conveyor"]
+            dependencies: ["Conveyor", "ConveyorLMDB"]
         ),
     ]
 )
 
-// One settings block for every target.
-for target in package.targets {
+// One settings block for every target (system library targets take no Swift settings).
+for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))

@@ -44,7 +44,7 @@ struct ExpiryAndDelayTests {
         let queue = Queue("ttl-prefetched")
         let producer = try fixture.connection.createSession().createProducer(for: .queue(queue))
         try await producer.send(.text("first"))
-        let doomed = try await producer.send(.text("doomed"), options: SendOptions(timeToLive: .milliseconds(200)))
+        let doomed = try await producer.send(.text("doomed"), options: SendOptions(timeToLive: .milliseconds(1500)))
         let consumer = try fixture.connection.createSession().createConsumer(for: .queue(queue))
         #expect(try await consumer.receive(timeout: .seconds(1))?.text == "first")  // "doomed" is prefetched now
         #expect(await waitUntilPast(doomed.expiration))
@@ -107,7 +107,7 @@ struct ExpiryAndDelayTests {
         defer { fixture.close() }
         let queue = Queue("ttl-rollback")
         let producer = try fixture.connection.createSession().createProducer(for: .queue(queue))
-        let doomed = try await producer.send(.text("doomed"), options: SendOptions(priority: 9, timeToLive: .milliseconds(300)))
+        let doomed = try await producer.send(.text("doomed"), options: SendOptions(priority: 9, timeToLive: .milliseconds(1500)))
         try await producer.send(.text("survivor"))
         let session = try fixture.connection.createSession(.transacted)
         let consumer = try session.createConsumer(for: .queue(queue))

@@ -90,7 +90,8 @@ struct StatisticsTests {
         defer { fixture.close() }
         let queue = Queue("counted")
         let producer = try fixture.connection.createSession().createProducer(for: .queue(queue))
-        let doomed = try await producer.send(.text("expires"), options: SendOptions(priority: 9, timeToLive: .milliseconds(30)))
+        // Long enough to still be queued when the queue fills up, even with a slow disk under load.
+        let doomed = try await producer.send(.text("expires"), options: SendOptions(priority: 9, timeToLive: .seconds(2)))
         try await producer.send(.text("poison"), options: SendOptions(priority: 8))
         try await producer.send(.text("dropped"), options: SendOptions(priority: 0))
         try await producer.send(.text("fine"), options: SendOptions(priority: 5))  // full: "dropped" goes

@@ -51,7 +51,10 @@ public final class Broker: Sendable {
         // At most 15 UTF-8 bytes, so Swift stores it inline: copying a message ID then touches no
         // shared reference count.
         self.origin = "cv" + String(UInt32.random(in: .min ... .max), radix: 16)
-        self.blockingCommits = store.commitMayBlock ? DispatchQueue(label: "conveyor.store-commits") : nil
+        // Concurrent, so that commits of different sessions overlap and a group-committing store can
+        // share one fsync among them; each session still awaits its own commits in order.
+        self.blockingCommits = store.commitMayBlock
+            ? DispatchQueue(label: "conveyor.store-commits") : nil
         let recovery = try store.open()
         self.sequence = Atomic(recovery.highestSequence)
         recover(recovery)

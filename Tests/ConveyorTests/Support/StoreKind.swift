@@ -1,4 +1,5 @@
 import Conveyor
+import ConveyorLMDB
 import Foundation
 import Testing
 
@@ -6,6 +7,7 @@ import Testing
 /// parameterised test then runs on it too.
 enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case memory
+    case lmdb
 
     var testDescription: String { rawValue }
 
@@ -22,10 +24,16 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
 
         /// A store on this location. For the memory store, the same instance every time (its
-        /// "disk" is the object).
+        /// "disk" is the object); for disk engines, a new object on the same directory each time.
+        ///
+        /// Disk engines open OS-buffered here: these suites check semantics and what survives a
+        /// broker restart, not fsync, and hundreds of parallel test cases syncing a slow disk would
+        /// stall the whole run. Each durability mode has its own tests (``LMDBStoreTests``), and
+        /// crash safety is tested with real processes.
         func makeStore() throws -> any MessageStore {
             switch kind {
             case .memory: memory
+            case .lmdb: LMDBStore(directory: directory, options: LMDBStore.Options(durability: .osBuffered))
             }
         }
 

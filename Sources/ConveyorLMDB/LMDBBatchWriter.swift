@@ -1,0 +1,220 @@
+import CLMDB
+import Conveyor
+
+/// Applies store operations inside one LMDB write transaction.
+///
+/// One writer lives for one attempt at a write transaction: if LMDB must grow the map and run the
+/// transaction again, a new writer starts from the committed state, so nothing it learned in the
+/// failed attempt (new destination IDs) leaks out. The caller adopts ``newDestinations`` and
+/// ``lastDestinationID`` only after the commit succeeded.
+struct LMDBBatchWriter {
+    private let transaction: LMDBTransaction
+    private let databases: LMDBDatabases
+    private let knownDestinations: [StoreQueueKey: UInt64]
+    /// Destinations that received an ID in this transaction (or were found in the database).
+    private(set) var newDestinations: [StoreQueueKey: UInt64] = [:]
+    /// The highest destination ID known, committed or assigned here.
+    private(set) var lastDestinationID: UInt64
+    /// Encoding space, reused from message to message (and, by the store, from commit to commit).
+    var scratch: [UInt8]
+    private var storedHighestSequence: UInt64?
+    private var highestSequence: UInt64 = 0
+
+    init(transaction: LMDBTransaction, databases: LMDBDatabases, knownDestinations: [StoreQueueKey: UInt64],
+         lastDestinationID: UInt64, scratch: [UInt8]) {
+        self.transaction = transaction
+        self.databases = databases
+        self.knownDestinations = knownDestinations
+        self.lastDestinationID = lastDestinationID
+        self.scratch = scratch
+    }
+
+    /// Applies every operation of `batch`, in order.
+    mutating func apply(_ batch: StoreBatch) throws(LMDBError) {
+        for operation in batch.operations { try apply(operation) }
+    }
+
+    /// Writes what is kept for the whole transaction (the highest sequence). Call once, last.
+    mutating func finish() throws(LMDBError) {
+        guard let stored = storedHighestSequence, highestSequence > stored else { return }
+        try LMDBKey.with(MetadataKey.highestSequence) { (key) throws(LMDBError) in
+            try LMDBValue.with(highestSequence) { (value) throws(LMDBError) in
+                try transaction.put(databases.metadata, key, value)
+            }
+        }
+    }
+
+    private mutating func apply(_ operation: StoreOperation) throws(LMDBError) {
+        switch operation {
+        case .add(let stored):
+            try add(stored)
+        case .remove(let sequence, let key):
+            guard let destination = try destinationID(key, create: false) else { return }
+            let removed = try LMDBKey.with(destination: destination, sequence: sequence) { (key) throws(LMDBError) in
+                try transaction.delete(databases.references, key)
+            }
+            if removed { try release(sequence) }
+        case .setDeliveryCount(let sequence, let key, let count):
+            guard let destination = try destinationID(key, create: false) else { return }
+            try LMDBKey.with(destination: destination, sequence: sequence) { (key) throws(LMDBError) in
+                // Only an existing reference is updated: a count never creates one.
+                guard try transaction.get(databases.references, key) != nil else { return }
+                try LMDBValue.with(UInt32(clamping: max(count, 0))) { (value) throws(LMDBError) in
+                    try transaction.put(databases.references, key, value)
+                }
+            }
+        case .saveSubscription(let record):
+            guard let destination = try destinationID(.subscription(record.key), create: true) else { return }
+            let encoded = MessageCodec.encode(record)
+            try LMDBKey.with(destination) { (key) throws(LMDBError) in
+                try encoded.withBytes { (value) throws(LMDBError) in
+                    try transaction.put(databases.subscriptions, key, value)
+                }
+            }
+        case .deleteSubscription(let subscription):
+            guard let destination = try destinationID(.subscription(subscription), create: false) else { return }
+            try LMDBKey.with(destination) { (key) throws(LMDBError) in
+                _ = try transaction.delete(databases.subscriptions, key)
+            }
+            try purge(destination)
+        case .purge(let key):
+            guard let destination = try destinationID(key, create: false) else { return }
+            try purge(destination)
+        }
+    }
+
+    // MARK: Messages
+
+    private mutating func add(_ stored: StoredMessage) throws(LMDBError) {
+        try noteSequence(stored.sequence)
+        // A message listed twice for one queue still has one reference there.
+        var destinations: [UInt64] = []
+        destinations.reserveCapacity(stored.targets.count)
+        for target in stored.targets {
+            guard let destination = try destinationID(target, create: true) else { continue }
+            if !destinations.contains(destination) { destinations.append(destination) }
+        }
+        guard !destinations.isEmpty else { return }    // nobody would ever release it
+
+        scratch.removeAll(keepingCapacity: true)
+        MessageCodec.encode(stored.message, into: &scratch)
+        try LMDBKey.with(stored.sequence) { (key) throws(LMDBError) in
+            try scratch.withBytes { (value) throws(LMDBError) in
+                try transaction.put(databases.bodies, key, value)
+            }
+            if destinations.count > 1 {
+                try LMDBValue.with(UInt32(clamping: destinations.count)) { (value) throws(LMDBError) in
+                    try transaction.put(databases.refcounts, key, value)
+                }
+            }
+        }
+        for destination in destinations {
+            try LMDBKey.with(destination: destination, sequence: stored.sequence) { (key) throws(LMDBError) in
+                try LMDBValue.with(UInt32(0)) { (value) throws(LMDBError) in
+                    try transaction.put(databases.references, key, value)
+                }
+            }
+        }
+        // Big bodies should not pin their memory for the store's lifetime.
+        if scratch.capacity > 1 << 20 { scratch = [] }
+    }
+
+    /// Drops one reference to `sequence`; the body goes with the last one.
+    private func release(_ sequence: UInt64) throws(LMDBError) {
+        try LMDBKey.with(sequence) { (key) throws(LMDBError) in
+            if let raw = try transaction.get(databases.refcounts, key) {
+                guard let count = LMDBValue.read(raw, as: UInt32.self) else { throw .corrupted("reference count") }
+                if count > 2 {
+                    try LMDBValue.with(count - 1) { (value) throws(LMDBError) in
+                        try transaction.put(databases.refcounts, key, value)
+                    }
+                } else {
+                    try transaction.delete(databases.refcounts, key)    // one reference left: no entry
+                }
+            } else {
+                try transaction.delete(databases.bodies, key)
+            }
+        }
+    }
+
+    /// Removes every reference a destination holds: one contiguous key range.
+    private func purge(_ destination: UInt64) throws(LMDBError) {
+        var sequences: [UInt64] = []
+        try transaction.withCursor(databases.references) { (cursor) throws(LMDBError) in
+            var entry = try LMDBKey.with(destination: destination, sequence: 0) { (key) throws(LMDBError) in
+                try cursor.seek(atLeast: key)
+            }
+            while let current = entry, let reference = LMDBKey.reference(current.key), reference.destination == destination {
+                sequences.append(reference.sequence)
+                entry = try cursor.next()
+            }
+        }
+        for sequence in sequences {
+            try LMDBKey.with(destination: destination, sequence: sequence) { (key) throws(LMDBError) in
+                _ = try transaction.delete(databases.references, key)
+            }
+            try release(sequence)
+        }
+    }
+
+    private mutating func noteSequence(_ sequence: UInt64) throws(LMDBError) {
+        if storedHighestSequence == nil {
+            let stored = try LMDBKey.with(MetadataKey.highestSequence) { (key) throws(LMDBError) in
+                try transaction.get(databases.metadata, key)
+                    .map { (raw) throws(LMDBError) in
+                        guard let value = LMDBValue.read(raw, as: UInt64.self) else { throw .corrupted("highest sequence") }
+                        return value
+                    }
+            }
+            storedHighestSequence = stored ?? 0
+            highestSequence = stored ?? 0
+        }
+        highestSequence = max(highestSequence, sequence)
+    }
+
+    // MARK: Destinations
+
+    /// The ID of a queue or subscription; with `create`, assigns the next one if it has none.
+    private mutating func destinationID(_ key: StoreQueueKey, create: Bool) throws(LMDBError) -> UInt64? {
+        if let id = knownDestinations[key] ?? newDestinations[key] { return id }
+        // Not known here: another process sharing the directory may have added it (a later issue
+        // makes that possible), so read what the database holds beyond the last ID we know.
+        try loadDestinations()
+        if let id = newDestinations[key] { return id }
+        guard create else { return nil }
+        let id = lastDestinationID + 1
+        let encoded = MessageCodec.encode(key)
+        try LMDBKey.with(id) { (idKey) throws(LMDBError) in
+            try encoded.withBytes { (value) throws(LMDBError) in
+                try transaction.put(databases.destinations, idKey, value)
+            }
+        }
+        newDestinations[key] = id
+        lastDestinationID = id
+        return id
+    }
+
+    private mutating func loadDestinations() throws(LMDBError) {
+        let last = try transaction.withCursor(databases.destinations) { (cursor) throws(LMDBError) -> UInt64 in
+            guard let entry = try cursor.last() else { return 0 }
+            guard let id = LMDBKey.number(entry.key) else { throw .corrupted("destination ID") }
+            return id
+        }
+        guard last > lastDestinationID else { return }
+        var found: [(StoreQueueKey, UInt64)] = []
+        try transaction.withCursor(databases.destinations) { (cursor) throws(LMDBError) in
+            var entry = try LMDBKey.with(lastDestinationID + 1) { (key) throws(LMDBError) in try cursor.seek(atLeast: key) }
+            while let current = entry {
+                guard let id = LMDBKey.number(current.key) else { throw .corrupted("destination ID") }
+                do throws(ConveyorError) {
+                    found.append((try MessageCodec.decodeQueueKey(current.value), id))
+                } catch {
+                    throw .corrupted("destination key")
+                }
+                entry = try cursor.next()
+            }
+        }
+        for (key, id) in found { newDestinations[key] = id }
+        lastDestinationID = last
+    }
+}

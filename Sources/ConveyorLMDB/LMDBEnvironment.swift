@@ -1,0 +1,211 @@
+import CLMDB
+import Conveyor
+
+/// An open LMDB environment (one store directory) with its databases.
+///
+/// Not thread-safe on its own: ``LMDBStore`` keeps it inside a `Mutex` and runs every write
+/// transaction under that lock, which is also what makes growing the map safe (LMDB allows
+/// `mdb_env_set_mapsize` only while no transaction of the process is active). Opened with
+/// `MDB_NOTLS`, so read transactions are not tied to the thread that began them.
+final class LMDBEnvironment {
+    /// The canonical store directory, for error messages.
+    let path: String
+    private let handle: OpaquePointer
+    /// The schema's databases; valid once ``open(path:options:)`` returns.
+    private(set) var databases = LMDBDatabases()
+    /// The current map size in bytes.
+    private(set) var mapSize: Int
+    private let maximumMapSize: Int
+    private var isClosed = false
+
+    private init(path: String, handle: OpaquePointer, mapSize: Int, maximumMapSize: Int) {
+        self.path = path
+        self.handle = handle
+        self.mapSize = mapSize
+        self.maximumMapSize = maximumMapSize
+    }
+
+    /// Opens the environment in an existing directory, opens (or creates) the databases and checks
+    /// the schema version.
+    /// - Parameters:
+    ///   - path: The canonical directory path.
+    ///   - options: The store's options.
+    /// - Returns: The open environment.
+    /// - Throws: ``ConveyorError/Code/storage`` naming the path and LMDB's explanation.
+    static func open(path: String, options: LMDBStore.Options) throws(ConveyorError) -> LMDBEnvironment {
+        var created: OpaquePointer?
+        try storage(path, "open") { () throws(LMDBError) in try check(mdb_env_create(&created), "mdb_env_create") }
+        guard let handle = created else {
+            throw LMDBError(code: MDB_PANIC, operation: "mdb_env_create").storageError(path: path, action: "open")
+        }
+        let maximum = roundedMapSize(max(options.maximumMapSize, options.initialMapSize))
+        var flags = UInt32(MDB_NOTLS)
+        if options.durability == .osBuffered { flags |= UInt32(MDB_NOSYNC) }
+        do throws(LMDBError) {
+            try check(mdb_env_set_maxdbs(handle, LMDBDatabases.maximumCount), "mdb_env_set_maxdbs")
+            try check(mdb_env_set_mapsize(handle, roundedMapSize(options.initialMapSize)), "mdb_env_set_mapsize")
+            try check(mdb_env_open(handle, path, flags, 0o644), "mdb_env_open")
+        } catch {
+            mdb_env_close(handle)
+            throw error.storageError(path: path, action: "open")
+        }
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        let environment = LMDBEnvironment(path: path, handle: handle, mapSize: info.me_mapsize, maximumMapSize: maximum)
+        do throws(ConveyorError) {
+            let (databases, storedVersion) = try environment.write(action: "open") { (transaction) throws(LMDBError) in
+                let databases = try LMDBDatabases(opening: transaction)
+                let stored = try LMDBKey.with(MetadataKey.schema) { (key) throws(LMDBError) in
+                    try transaction.get(databases.metadata, key).map { LMDBValue.read($0, as: UInt32.self) }
+                }
+                if stored == nil {
+                    try LMDBKey.with(MetadataKey.schema) { (key) throws(LMDBError) in
+                        try LMDBValue.with(LMDBDatabases.schemaVersion) { (value) throws(LMDBError) in
+                            try transaction.put(databases.metadata, key, value)
+                        }
+                    }
+                }
+                return (databases, stored)
+            }
+            if let storedVersion, storedVersion != LMDBDatabases.schemaVersion {
+                throw ConveyorError(
+                    .storage,
+                    "cannot open the LMDB store at '\(path)': its schema version is "
+                        + "\(storedVersion.map(String.init) ?? "unreadable"), this build reads version "
+                        + "\(LMDBDatabases.schemaVersion); open it with the Conveyor version that wrote it")
+            }
+            environment.databases = databases
+        } catch {
+            environment.close()
+            throw error
+        }
+        return environment
+    }
+
+    /// Flushes (in the OS-buffered mode, where commits did not) and closes the environment.
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        mdb_env_sync(handle, 1)
+        mdb_env_close(handle)
+    }
+
+    deinit { close() }
+
+    /// Runs `body` in a read-only transaction (a consistent snapshot).
+    /// - Throws: ``ConveyorError/Code/storage`` for LMDB failures (naming the path) and whatever
+    ///   ``ConveyorError`` the body throws.
+    func read<R>(_ body: (LMDBTransaction) throws(any Error) -> R) throws(ConveyorError) -> R {
+        while true {
+            var transaction: OpaquePointer?
+            let code = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &transaction)
+            if code == MDB_MAP_RESIZED {
+                try adoptResizedMap()
+                continue
+            }
+            guard code == MDB_SUCCESS, let transaction else {
+                throw LMDBError(code: code, operation: "mdb_txn_begin").storageError(path: path, action: "read")
+            }
+            defer { mdb_txn_abort(transaction) }
+            do {
+                return try body(LMDBTransaction(handle: transaction))
+            } catch let error as LMDBError {
+                throw error.storageError(path: path, action: "read")
+            } catch let error as ConveyorError {
+                throw ConveyorError(error.code, "in the LMDB store at '\(path)': \(error.message)", underlying: error.underlying)
+            } catch {
+                throw ConveyorError(.storage, "cannot read the LMDB store at '\(path)'", underlying: error)
+            }
+        }
+    }
+
+    /// Runs `body` in a write transaction and commits it.
+    ///
+    /// When the map is full, the transaction is aborted (or, if the commit itself failed, already
+    /// freed by LMDB), the map doubled up to the maximum size, and `body` run again from the start:
+    /// `body` must therefore have no effect outside the transaction until this returns.
+    /// - Parameters:
+    ///   - action: What is being done, for error messages ("commit to", "open").
+    ///   - body: The changes.
+    /// - Returns: What `body` returned.
+    /// - Throws: ``ConveyorError/Code/resourceAllocation`` when the map cannot grow any more, and
+    ///   ``ConveyorError/Code/storage`` for any other failure; nothing of `body` is applied then.
+    func write<R>(action: String = "commit to", _ body: (LMDBTransaction) throws(LMDBError) -> R) throws(ConveyorError) -> R {
+        while true {
+            var transaction: OpaquePointer?
+            var code = mdb_txn_begin(handle, nil, 0, &transaction)
+            if code == MDB_MAP_RESIZED {
+                try adoptResizedMap()
+                continue
+            }
+            guard code == MDB_SUCCESS, let transaction else {
+                throw LMDBError(code: code, operation: "mdb_txn_begin").storageError(path: path, action: action)
+            }
+            let result: R
+            do throws(LMDBError) {
+                result = try body(LMDBTransaction(handle: transaction))
+            } catch {
+                mdb_txn_abort(transaction)
+                if error.isMapFull {
+                    try grow(action: action)
+                    continue
+                }
+                throw error.storageError(path: path, action: action)
+            }
+            // After mdb_txn_commit the transaction is gone, whatever the outcome: never abort it.
+            code = mdb_txn_commit(transaction)
+            if code == MDB_SUCCESS { return result }
+            if code == MDB_MAP_FULL {
+                try grow(action: action)
+                continue
+            }
+            throw LMDBError(code: code, operation: "mdb_txn_commit").storageError(path: path, action: action)
+        }
+    }
+
+    /// Doubles the map (up to the maximum). Only call with no transaction active.
+    private func grow(action: String) throws(ConveyorError) {
+        guard mapSize < maximumMapSize else {
+            throw ConveyorError(
+                .resourceAllocation,
+                "cannot \(action) the LMDB store at '\(path)': it has reached its maximum map size of "
+                    + "\(maximumMapSize) bytes; consume or purge messages, or raise LMDBStore.Options.maximumMapSize "
+                    + "(nothing of the failed change was stored)")
+        }
+        let target = Self.roundedMapSize(min(maximumMapSize, mapSize > maximumMapSize / 2 ? maximumMapSize : mapSize * 2))
+        let code = mdb_env_set_mapsize(handle, target)
+        guard code == MDB_SUCCESS else {
+            throw LMDBError(code: code, operation: "mdb_env_set_mapsize").storageError(path: path, action: action)
+        }
+        refreshMapSize()
+    }
+
+    /// Another process grew the map: adopt its size.
+    private func adoptResizedMap() throws(ConveyorError) {
+        let code = mdb_env_set_mapsize(handle, 0)
+        guard code == MDB_SUCCESS else {
+            throw LMDBError(code: code, operation: "mdb_env_set_mapsize").storageError(path: path, action: "resize")
+        }
+        refreshMapSize()
+    }
+
+    private func refreshMapSize() {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        mapSize = info.me_mapsize
+    }
+
+    /// Map sizes are kept to multiples of 64 KiB, a multiple of every common page size, and at
+    /// least 256 KiB.
+    private static func roundedMapSize(_ size: Int) -> Int {
+        let granule = 64 << 10
+        let clamped = max(size, 256 << 10)
+        let (rounded, overflow) = clamped.addingReportingOverflow(granule - 1)
+        return overflow ? Int.max & ~(granule - 1) : rounded & ~(granule - 1)
+    }
+
+    /// Runs an LMDB call during open, turning its error into a storage error.
+    private static func storage(_ path: String, _ action: String, _ body: () throws(LMDBError) -> Void) throws(ConveyorError) {
+        do throws(LMDBError) { try body() } catch { throw error.storageError(path: path, action: action) }
+    }
+}

@@ -1,0 +1,210 @@
+import CLMDB
+import Conveyor
+import Foundation
+import Synchronization
+
+/// A persistent store on LMDB, the memory-mapped, copy-on-write B-tree database: Conveyor's
+/// default engine.
+///
+/// ```swift
+/// let broker = try Broker(store: LMDBStore(directory: "data"))
+/// ```
+///
+/// Every ``commit(_:)`` is one LMDB write transaction: atomic, and in the default
+/// ``Durability/sync`` mode on disk when it returns. See ``Durability`` for the group-commit and
+/// OS-buffered modes and their trade-offs. A message body is stored once, however many queues and
+/// durable subscriptions reference it. The memory map grows by itself as data grows, up to
+/// ``Options/maximumMapSize``.
+///
+/// One directory can be open in one `LMDBStore` at a time per process; a second store on the same
+/// directory fails to open with ``ConveyorError/Code/storage`` until the first is closed.
+public final class LMDBStore: MessageStore {
+    /// The directory holding the store's files (`data.mdb`, `lock.mdb`), as given.
+    public let directory: String
+    /// The options the store was created with.
+    public let options: Options
+
+    private struct Core {
+        var environment: LMDBEnvironment?
+        /// The canonical directory path registered in ``OpenDirectories`` while open.
+        var openPath: String?
+        var destinations: [StoreQueueKey: UInt64] = [:]
+        var lastDestinationID: UInt64 = 0
+        var scratch: [UInt8] = []
+    }
+
+    /// The environment and what commits need. Every write transaction runs under this lock.
+    private let core = Mutex(Core())
+    private let group = GroupCommit()
+
+    /// Creates a store on a directory; nothing is touched until ``open()``.
+    /// - Parameters:
+    ///   - directory: The directory for the store's files; created (with its parents) if missing.
+    ///   - options: Durability and map size; see ``Options``.
+    public init(directory: String, options: Options = .init()) {
+        self.directory = directory
+        self.options = options
+    }
+
+    /// Creates a store on a directory given as a file URL; nothing is touched until ``open()``.
+    /// - Parameters:
+    ///   - directory: A file URL of the directory for the store's files; created if missing.
+    ///   - options: Durability and map size; see ``Options``.
+    public convenience init(directory: URL, options: Options = .init()) {
+        self.init(directory: directory.path(percentEncoded: false), options: options)
+    }
+
+    deinit { close() }
+
+    /// `"lmdb"`.
+    public var name: String { "lmdb" }
+
+    /// `true`: commits write and, in the durable modes, sync to disk.
+    public var commitMayBlock: Bool { true }
+
+    /// Opens the directory (creating it if needed) and reads everything it holds.
+    /// - Returns: The subscriptions, the references of every queue and subscription with their
+    ///   messages and delivery counts, and the highest sequence ever stored.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is already open (in this object or
+    ///   another one on the same directory), if the directory cannot be created or opened, or if
+    ///   its files are damaged; the message names the path and the cause.
+    public func open() throws(ConveyorError) -> StoreRecovery {
+        try core.withLock { (core) throws(ConveyorError) -> StoreRecovery in
+            if let path = core.openPath {
+                throw ConveyorError(.storage, "the LMDB store at '\(path)' is already open; close its broker first")
+            }
+            let path = try Self.prepareDirectory(directory)
+            try OpenDirectories.claim(path)
+            do throws(ConveyorError) {
+                let environment = try LMDBEnvironment.open(path: path, options: options)
+                let snapshot: Snapshot
+                do throws(ConveyorError) {
+                    snapshot = try Self.readSnapshot(environment)
+                } catch {
+                    environment.close()
+                    throw error
+                }
+                core.environment = environment
+                core.openPath = path
+                core.destinations = snapshot.destinations
+                core.lastDestinationID = snapshot.lastDestinationID
+                return snapshot.recovery
+            } catch {
+                OpenDirectories.release(path)
+                throw error
+            }
+        }
+    }
+
+    /// Applies a batch in one LMDB write transaction.
+    ///
+    /// Blocks the calling thread for the write and, in the durable modes, the sync; the broker calls
+    /// it off Swift's cooperative pool (``commitMayBlock``).
+    /// - Parameter batch: The changes, applied in order, all or nothing.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or the write fails (a full
+    ///   disk, an I/O error), ``ConveyorError/Code/resourceAllocation`` if the map would exceed
+    ///   ``Options/maximumMapSize``; nothing of the batch is applied then.
+    public func commit(_ batch: StoreBatch) throws(ConveyorError) {
+        if options.durability == .groupCommit, !batch.isEmpty {
+            try group.commit(batch) { batches in write(batches) }
+            return
+        }
+        try core.withLock { (core) throws(ConveyorError) in
+            try Self.write([batch], in: &core, directory: directory)
+        }
+    }
+
+    /// Flushes and closes the files. The store can be opened again afterwards; closing a closed
+    /// store does nothing.
+    public func close() {
+        core.withLock { core in
+            core.environment?.close()
+            core.environment = nil
+            if let path = core.openPath { OpenDirectories.release(path) }
+            core.openPath = nil
+            core.destinations = [:]
+            core.scratch = []
+        }
+    }
+
+    // MARK: Writing
+
+    /// Writes a group of batches in one transaction; if that fails, writes each alone so that one
+    /// failing batch does not fail the others.
+    private func write(_ batches: [StoreBatch]) -> [Result<Void, ConveyorError>] {
+        core.withLock { core in
+            do throws(ConveyorError) {
+                try Self.write(batches, in: &core, directory: directory)
+                return Array(repeating: .success(()), count: batches.count)
+            } catch {
+                if batches.count == 1 { return [.failure(error)] }
+                return batches.map { batch in
+                    Result { () throws(ConveyorError) in try Self.write([batch], in: &core, directory: directory) }
+                }
+            }
+        }
+    }
+
+    private static func write(_ batches: [StoreBatch], in core: inout Core, directory: String) throws(ConveyorError) {
+        guard let environment = core.environment else {
+            throw ConveyorError(.storage, "the LMDB store at '\(directory)' is closed; open a broker on it first")
+        }
+        guard batches.contains(where: { !$0.isEmpty }) else { return }
+        var scratch = core.scratch
+        core.scratch = []
+        let known = core.destinations
+        let lastID = core.lastDestinationID
+        let databases = environment.databases
+        let outcome = try environment.write { (transaction) throws(LMDBError) in
+            var writer = LMDBBatchWriter(
+                transaction: transaction, databases: databases, knownDestinations: known,
+                lastDestinationID: lastID, scratch: scratch)
+            defer { scratch = writer.scratch }
+            for batch in batches { try writer.apply(batch) }
+            try writer.finish()
+            return (writer.newDestinations, writer.lastDestinationID)
+        }
+        core.scratch = scratch
+        if !outcome.0.isEmpty { core.destinations.merge(outcome.0) { _, new in new } }
+        core.lastDestinationID = outcome.1
+    }
+
+    // MARK: Directory
+
+    /// Creates the directory if needed and returns its canonical path.
+    private static func prepareDirectory(_ directory: String) throws(ConveyorError) -> String {
+        let fileManager = FileManager.default
+        var isDirectory: ObjCBool = false
+        if fileManager.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw ConveyorError(
+                    .storage, "cannot open the LMDB store at '\(directory)': it is a file, not a directory")
+            }
+        } else {
+            do {
+                try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw ConveyorError(
+                    .storage, "cannot create the LMDB store directory '\(directory)': \(error.localizedDescription)",
+                    underlying: error)
+            }
+        }
+        guard let resolved = realpath(directory, nil) else {
+            let reason = String(cString: strerror(errno))
+            throw ConveyorError(.storage, "cannot resolve the LMDB store directory '\(directory)': \(reason)")
+        }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}
+
+extension MessageStore where Self == LMDBStore {
+    /// An ``LMDBStore`` on a directory: `Broker(store: .lmdb(directory: "data"))`.
+    /// - Parameters:
+    ///   - directory: The directory for the store's files; created if missing.
+    ///   - options: Durability and map size.
+    /// - Returns: The store, not yet open.
+    public static func lmdb(directory: String, options: LMDBStore.Options = .init()) -> LMDBStore {
+        LMDBStore(directory: directory, options: options)
+    }
+}

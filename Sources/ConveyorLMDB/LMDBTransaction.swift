@@ -1,0 +1,90 @@
+import CLMDB
+
+/// A borrowed LMDB transaction: valid only inside the closure it is lent to
+/// (``LMDBEnvironment/read(_:)`` or ``LMDBEnvironment/write(_:)``).
+///
+/// Values returned by ``get(_:_:)`` and the cursor point into the memory map and are valid until
+/// the next change in the transaction or its end; copy (decode) them before that.
+struct LMDBTransaction {
+    let handle: OpaquePointer
+
+    /// The value stored under `key`, or `nil`.
+    func get(_ database: MDB_dbi, _ key: UnsafeRawBufferPointer) throws(LMDBError) -> UnsafeRawBufferPointer? {
+        var keyValue = MDB_val(key)
+        var value = MDB_val()
+        let code = mdb_get(handle, database, &keyValue, &value)
+        if code == MDB_NOTFOUND { return nil }
+        try check(code, "mdb_get")
+        return value.buffer
+    }
+
+    /// Stores `value` under `key`, replacing any value there.
+    func put(_ database: MDB_dbi, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(LMDBError) {
+        var keyValue = MDB_val(key)
+        var dataValue = MDB_val(value)
+        try check(mdb_put(handle, database, &keyValue, &dataValue, 0), "mdb_put")
+    }
+
+    /// Deletes `key`; returns whether it was there.
+    @discardableResult
+    func delete(_ database: MDB_dbi, _ key: UnsafeRawBufferPointer) throws(LMDBError) -> Bool {
+        var keyValue = MDB_val(key)
+        let code = mdb_del(handle, database, &keyValue, nil)
+        if code == MDB_NOTFOUND { return false }
+        try check(code, "mdb_del")
+        return true
+    }
+
+    /// Lends a cursor on `database`, closed when `body` returns.
+    func withCursor<R>(_ database: MDB_dbi, _ body: (LMDBCursor) throws(LMDBError) -> R) throws(LMDBError) -> R {
+        var cursor: OpaquePointer?
+        try check(mdb_cursor_open(handle, database, &cursor), "mdb_cursor_open")
+        guard let cursor else { throw LMDBError(code: MDB_PANIC, operation: "mdb_cursor_open") }
+        defer { mdb_cursor_close(cursor) }
+        return try body(LMDBCursor(handle: cursor))
+    }
+}
+
+/// A borrowed LMDB cursor; see ``LMDBTransaction/withCursor(_:_:)``.
+struct LMDBCursor {
+    let handle: OpaquePointer
+
+    /// A key and its value, pointing into the map.
+    typealias Entry = (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
+
+    /// The first entry.
+    func first() throws(LMDBError) -> Entry? { try move(MDB_FIRST) }
+    /// The last entry.
+    func last() throws(LMDBError) -> Entry? { try move(MDB_LAST) }
+    /// The entry after the current one.
+    func next() throws(LMDBError) -> Entry? { try move(MDB_NEXT) }
+
+    /// The first entry whose key is greater than or equal to `key`.
+    func seek(atLeast key: UnsafeRawBufferPointer) throws(LMDBError) -> Entry? {
+        var keyValue = MDB_val(key)
+        var value = MDB_val()
+        let code = mdb_cursor_get(handle, &keyValue, &value, MDB_SET_RANGE)
+        if code == MDB_NOTFOUND { return nil }
+        try check(code, "mdb_cursor_get")
+        return (keyValue.buffer, value.buffer)
+    }
+
+    private func move(_ operation: MDB_cursor_op) throws(LMDBError) -> Entry? {
+        var keyValue = MDB_val()
+        var value = MDB_val()
+        let code = mdb_cursor_get(handle, &keyValue, &value, operation)
+        if code == MDB_NOTFOUND { return nil }
+        try check(code, "mdb_cursor_get")
+        return (keyValue.buffer, value.buffer)
+    }
+}
+
+extension MDB_val {
+    /// A value pointing at `buffer` (LMDB does not write through it for keys and put values).
+    init(_ buffer: UnsafeRawBufferPointer) {
+        self.init(mv_size: buffer.count, mv_data: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
+    }
+
+    /// The bytes the value points at.
+    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: mv_data, count: mv_size) }
+}
