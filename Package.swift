@@ -35,7 +35,7 @@ let package = Package(
         ),
         .target(
             name: "ConveyorWorkloads",
-            dependencies: ["Conveyor"]
+            dependencies: ["Conveyor", "ConveyorLMDB"]
         ),
         .executableTarget(
             name: "ConveyorCLI",

@@ -27,6 +27,7 @@ enum BenchOutput {
             ("p999_us", result.p999Microseconds, 2),
             ("open_seconds", result.openSeconds, 3),
             ("rss_anon_mib", result.rssAnonMiB, 1),
+            ("fsync_floor_per_s", result.fsyncFloorPerSecond, 1),
         ]
         for case let (key, value?, decimals) in optional {
             fields.append((key, jsonNumber(value, decimals: decimals)))
@@ -101,6 +102,8 @@ enum BenchOutput {
                 latency = "p50 \(micro(p50)) · p99 \(micro(p99)) · p99.9 \(micro(p999))"
             } else if let open = result.openSeconds {
                 latency = "open \(fixed(open, decimals: 3)) s, then drain at the rate above"
+            } else if let floor = result.fsyncFloorPerSecond {
+                latency = "fsync floor \(grouped(floor)) syncs/s: \(fixed(100 * result.rateMedian / floor, decimals: 0)) % of it"
             } else if let memory = result.rssAnonMiB {
                 latency = "anonymous resident memory \(fixed(memory, decimals: 1)) MiB with the backlog queued"
             }

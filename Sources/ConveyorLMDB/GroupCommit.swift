@@ -1,4 +1,9 @@
 import Conveyor
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Dispatch
 import Synchronization
 
@@ -44,6 +49,13 @@ final class GroupCommit: Sendable {
     }
 
     private let state = Mutex(State())
+    /// How long a leader waits for more committers before writing (zero: write at once, grouping
+    /// only the commits that arrived while the previous group was being written).
+    private let linger: Duration
+
+    init(linger: Duration = .zero) {
+        self.linger = linger
+    }
 
     /// Commits `batch` with whatever other batches are waiting.
     /// - Parameters:
@@ -63,6 +75,10 @@ final class GroupCommit: Sendable {
         }
 
         // Leading: write everything that is waiting, this batch included.
+        if linger > .zero {
+            let (seconds, attoseconds) = linger.components
+            usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+        }
         let group = state.withLock { state in
             defer { state.pending.removeAll(keepingCapacity: true) }
             return state.pending

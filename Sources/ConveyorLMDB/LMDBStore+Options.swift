@@ -27,8 +27,8 @@ extension LMDBStore {
     ///
     /// | mode | a commit returns | process crash | power loss / kernel crash |
     /// | --- | --- | --- | --- |
-    /// | ``sync`` | after its own two syncs (data, then meta page) | nothing lost | nothing lost |
-    /// | ``groupCommit`` | after the shared syncs of its group | nothing lost | nothing lost |
+    /// | ``sync`` | after the syncs of the write that carried it (two: data, then meta page) | nothing lost | nothing lost |
+    /// | ``groupCommit`` | as sync, after waiting 200 µs for others to join its write | nothing lost | nothing lost |
     /// | ``osBuffered`` | at once; the OS writes later | nothing lost | the last commits may be lost |
     ///
     /// An open set of values (not an enum), so modes can be added without breaking code that
@@ -40,16 +40,17 @@ extension LMDBStore {
 
         let mode: Mode
 
-        /// Every commit is its own LMDB transaction, flushed to disk (`fsync`) before
-        /// ``LMDBStore/commit(_:)`` returns. The default: a send that returned is on disk. Throughput
-        /// is bounded by the disk's sync rate (one commit per two syncs).
+        /// Every commit is flushed to disk (`fsync`) before ``LMDBStore/commit(_:)`` returns. The
+        /// default: a send that returned is on disk. Commits that arrive while another is being
+        /// written are written together after it (one transaction, one pair of syncs), so concurrent
+        /// producers and acknowledging consumers share syncs without any added wait; a lone
+        /// committer pays two syncs (data, then meta page) per commit.
         public static let sync = Durability(mode: .sync)
 
-        /// Commits that arrive while another is being written wait and are then written together, in
-        /// one LMDB transaction and one pair of syncs; each returns only when its changes are on disk,
-        /// so the guarantee is that of ``sync``. With many concurrent committers (producers and
-        /// consumers acknowledging) this multiplies throughput; a lone committer pays the same as
-        /// ``sync``. A batch that fails is retried alone, so one bad batch never fails its neighbours.
+        /// As ``sync``, and the committer that writes a group first waits 200 µs for more commits to
+        /// join it: more commits per pair of syncs under concurrent load, at the price of that much
+        /// added latency. Each commit still returns only when its changes are on disk. A batch that
+        /// fails is retried alone, so one bad batch never fails its neighbours.
         public static let groupCommit = Durability(mode: .groupCommit)
 
         /// No sync on commit (`MDB_NOSYNC`): the operating system writes the pages when it likes, and

@@ -35,7 +35,7 @@ public final class LMDBStore: MessageStore {
 
     /// The environment and what commits need. Every write transaction runs under this lock.
     private let core = Mutex(Core())
-    private let group = GroupCommit()
+    private let group: GroupCommit
 
     /// Creates a store on a directory; nothing is touched until ``open()``.
     /// - Parameters:
@@ -44,6 +44,9 @@ public final class LMDBStore: MessageStore {
     public init(directory: String, options: Options = .init()) {
         self.directory = directory
         self.options = options
+        // Group commit lingers briefly to gather committers; sync groups only those that arrive
+        // while a write is in progress (no added latency).
+        self.group = GroupCommit(linger: options.durability == .groupCommit ? .microseconds(200) : .zero)
     }
 
     /// Creates a store on a directory given as a file URL; nothing is touched until ``open()``.
@@ -105,7 +108,7 @@ public final class LMDBStore: MessageStore {
     ///   disk, an I/O error), ``ConveyorError/Code/resourceAllocation`` if the map would exceed
     ///   ``Options/maximumMapSize``; nothing of the batch is applied then.
     public func commit(_ batch: StoreBatch) throws(ConveyorError) {
-        if options.durability == .groupCommit, !batch.isEmpty {
+        if options.durability != .osBuffered, !batch.isEmpty {
             try group.commit(batch) { batches in write(batches) }
             return
         }

@@ -10,6 +10,8 @@ public struct WorkloadMeasurement: Sendable, Hashable {
     public var openSeconds: Double?
     /// Anonymous resident memory of the process in MiB, for memory workloads.
     public var rssAnonMiB: Double?
+    /// The disk's fsync floor in syncs per second, where measured (W2 on disk stores).
+    public var fsyncFloorPerSecond: Double?
 
     /// Creates a measurement.
     /// - Parameters:

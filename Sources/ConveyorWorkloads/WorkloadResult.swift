@@ -29,6 +29,9 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
     public var openSeconds: Double?
     /// The median anonymous resident memory over the runs, in MiB.
     public var rssAnonMiB: Double?
+    /// The disk's fsync floor measured in the same run (a 4 KiB write + `fdatasync` loop), in syncs
+    /// per second: the ceiling for one-at-a-time durable sends (W2).
+    public var fsyncFloorPerSecond: Double?
 
     /// The JSON keys, as in `WORKLOADS.md`.
     enum CodingKeys: String, CodingKey {
@@ -42,6 +45,7 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
         case p999Microseconds = "p999_us"
         case openSeconds = "open_seconds"
         case rssAnonMiB = "rss_anon_mib"
+        case fsyncFloorPerSecond = "fsync_floor_per_s"
     }
 
     /// Summarises runs: the median, lowest and highest rate, and the median of every other figure.
@@ -70,6 +74,8 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
         if !opens.isEmpty { openSeconds = Self.median(opens) }
         let memory = measurements.compactMap(\.rssAnonMiB)
         if !memory.isEmpty { rssAnonMiB = Self.median(memory) }
+        let floors = measurements.compactMap(\.fsyncFloorPerSecond)
+        if !floors.isEmpty { fsyncFloorPerSecond = Self.median(floors) }
     }
 
     /// The median of values; the mean of the middle two for an even count.

@@ -1,4 +1,5 @@
 import Conveyor
+import ConveyorLMDB
 import Foundation
 
 /// A store the workloads can run on: a name and a way to open it in a directory.
@@ -24,8 +25,11 @@ public struct WorkloadStore: Sendable {
     /// The in-memory store.
     public static let memory = WorkloadStore(name: "memory", keepsDataInInstance: true) { _ in MemoryStore() }
 
+    /// The LMDB store in its default (sync) durability mode.
+    public static let lmdb = WorkloadStore(name: "lmdb") { directory in LMDBStore(directory: directory) }
+
     /// Every store the workloads know, in display order.
-    public static let all: [WorkloadStore] = [.memory]
+    public static let all: [WorkloadStore] = [.memory, .lmdb]
 
     /// The store with this name (case-insensitive), if any.
     /// - Parameter name: A store name.

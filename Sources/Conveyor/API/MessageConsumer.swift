@@ -100,7 +100,7 @@ public final class MessageConsumer: Sendable {
         var mayPark = false
         while true {
             if session.connection.isStarted {
-                var taken = takeNow(waitIfEmpty: mayPark || !waits)
+                var taken = takeNow(waitIfEmpty: mayPark || !waits, recordingDeliveries: !session.mode.acknowledgesOnDelivery)
                 if !taken.needsStore {
                     // The hot path: no store work, no further async frame.
                     if let entry = taken.entry.take() {
@@ -162,7 +162,11 @@ public final class MessageConsumer: Sendable {
 
     /// Takes the next message from the prefetch buffer, refilling it from the queue when empty,
     /// without waiting for anything.
-    private func takeNow(waitIfEmpty: Bool) -> Taken {
+    /// - Parameter recordingDeliveries: Whether persistent messages fetched now must have their
+    ///   delivery counts written before delivery. Not for a synchronous receive in an auto mode: it
+    ///   acknowledges before the application sees the message, so there is no unacknowledged
+    ///   delivery for a crash to reveal.
+    private func takeNow(waitIfEmpty: Bool, recordingDeliveries: Bool = true) -> Taken {
         state.withLock { state -> Taken in
             var taken = Taken()
             if state.isClosed { return taken }
@@ -185,7 +189,7 @@ public final class MessageConsumer: Sendable {
             if !discarded.isEmpty { taken.discarded += discarded }
             guard let entry = state.buffer.popFirst() else { return taken }
             taken.entry = entry
-            if queue.isDurable, entry.isPersistent || state.buffer.contains(where: \.isPersistent) {
+            if recordingDeliveries, queue.isDurable, entry.isPersistent || state.buffer.contains(where: \.isPersistent) {
                 taken.fetchedPersistent = ([entry] + state.buffer).filter(\.isPersistent)
             }
             return taken

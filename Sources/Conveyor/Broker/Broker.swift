@@ -54,7 +54,7 @@ public final class Broker: Sendable {
         // Concurrent, so that commits of different sessions overlap and a group-committing store can
         // share one fsync among them; each session still awaits its own commits in order.
         self.blockingCommits = store.commitMayBlock
-            ? DispatchQueue(label: "conveyor.store-commits") : nil
+            ? DispatchQueue(label: "conveyor.store-commits", attributes: .concurrent) : nil
         let recovery = try store.open()
         self.sequence = Atomic(recovery.highestSequence)
         recover(recovery)

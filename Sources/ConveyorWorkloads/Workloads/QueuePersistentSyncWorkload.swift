@@ -47,7 +47,11 @@ public struct QueuePersistentSyncWorkload: Workload {
                 for _ in 0..<count { try await producer.send(message) }
                 return .firstSend(start)
             }
-            return try await Mark.measurement(of: &group, count: count)
+            var measurement = try await Mark.measurement(of: &group, count: count)
+            if !location.keepsDataInInstance {
+                measurement.fsyncFloorPerSecond = FsyncFloor.measure(in: location.directory)
+            }
+            return measurement
         }
     }
 }
