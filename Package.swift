@@ -45,9 +45,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The child process the crash-safety tests kill (not a product; built with the tests).
+        .executableTarget(
+            name: "ConveyorCrashWorker",
+            dependencies: ["Conveyor", "ConveyorLMDB"]
+        ),
         .testTarget(
             name: "ConveyorTests",
-            dependencies: ["Conveyor", "ConveyorLMDB"]
+            dependencies: ["Conveyor", "ConveyorLMDB", "ConveyorCrashWorker"]
         ),
     ]
 )
