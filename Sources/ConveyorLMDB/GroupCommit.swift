@@ -46,15 +46,24 @@ final class GroupCommit: Sendable {
     private struct State {
         var pending: [Pending] = []
         var isLeading = false
+        /// Whether other committers arrived while the last group was being written: a sign that
+        /// commits are concurrent, so a short wait will let the next group gather them.
+        var sawCompany = false
     }
 
     private let state = Mutex(State())
     /// How long a leader waits for more committers before writing (zero: write at once, grouping
     /// only the commits that arrived while the previous group was being written).
     private let linger: Duration
+    private let adaptiveLinger: Duration
 
-    init(linger: Duration = .zero) {
+    /// - Parameters:
+    ///   - linger: How long every leader waits for company before writing.
+    ///   - adaptiveLinger: How long a leader waits when the previous group had company (commits
+    ///     are arriving concurrently); zero when there was none, so a lone committer never waits.
+    init(linger: Duration = .zero, adaptiveLinger: Duration = .zero) {
         self.linger = linger
+        self.adaptiveLinger = adaptiveLinger
     }
 
     /// Commits `batch` with whatever other batches are waiting.
@@ -75,8 +84,9 @@ final class GroupCommit: Sendable {
         }
 
         // Leading: write everything that is waiting, this batch included.
-        if linger > .zero {
-            let (seconds, attoseconds) = linger.components
+        let wait = max(linger, state.withLock { $0.sawCompany } ? adaptiveLinger : .zero)
+        if wait > .zero {
+            let (seconds, attoseconds) = wait.components
             usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
         }
         let group = state.withLock { state in
@@ -94,6 +104,7 @@ final class GroupCommit: Sendable {
         }
         // Hand the lead to the first committer that arrived meanwhile, if any.
         let next = state.withLock { state -> Waiter? in
+            state.sawCompany = group.count > 1 || !state.pending.isEmpty
             guard let first = state.pending.first else {
                 state.isLeading = false
                 return nil

@@ -44,9 +44,11 @@ public final class LMDBStore: MessageStore {
     public init(directory: String, options: Options = .init()) {
         self.directory = directory
         self.options = options
-        // Group commit lingers briefly to gather committers; sync groups only those that arrive
-        // while a write is in progress (no added latency).
-        self.group = GroupCommit(linger: options.durability == .groupCommit ? .microseconds(200) : .zero)
+        // Group commit always lingers briefly to gather committers; sync lingers (less) only while
+        // commits are seen to arrive concurrently, so a lone committer never waits.
+        self.group = options.durability == .groupCommit
+            ? GroupCommit(linger: .microseconds(200))
+            : GroupCommit(adaptiveLinger: .microseconds(60))
     }
 
     /// Creates a store on a directory given as a file URL; nothing is touched until ``open()``.
