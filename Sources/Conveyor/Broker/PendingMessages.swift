@@ -33,15 +33,6 @@ struct PendingMessages: Sendable {
         byteCount += entry.message.body.byteCount
     }
 
-    /// Removes and returns the first message of the highest non-empty priority.
-    mutating func popFirst() -> QueueEntry? {
-        guard occupied != 0 else { return nil }
-        let lane = 15 - occupied.leadingZeroBitCount
-        let entry = lanes[lane].removeFirst()
-        didRemove(entry, from: lane)
-        return entry
-    }
-
     /// Moves up to `limit` messages into `buffer`, highest priority first. `decide` says for each
     /// waiting message whether to take it, leave it, or discard it (into `discarded`).
     /// - Returns: The body bytes of the messages taken.
