@@ -37,10 +37,17 @@ let package = Package(
             name: "ConveyorWorkloads",
             dependencies: ["Conveyor", "ConveyorLMDB"]
         ),
+        // The demos of `conveyor demo` and the CLI's argument parsing, in a library so tests can run them.
+        .target(
+            name: "ConveyorDemos",
+            dependencies: ["Conveyor", "ConveyorLMDB"]
+        ),
         .executableTarget(
             name: "ConveyorCLI",
             dependencies: [
                 "Conveyor",
+                "ConveyorLMDB",
+                "ConveyorDemos",
                 "ConveyorWorkloads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -52,7 +59,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConveyorTests",
-            dependencies: ["Conveyor", "ConveyorLMDB", "ConveyorCrashWorker"]
+            dependencies: ["Conveyor", "ConveyorLMDB", "ConveyorCrashWorker", "ConveyorDemos", "ConveyorCLI"]
         ),
     ]
 )

@@ -7,6 +7,10 @@ struct ConveyorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conveyor",
         abstract: "Tools for Conveyor, the embedded JMS-style message broker.",
-        subcommands: [BenchCommand.self]
+        subcommands: [
+            DemoCommand.self, SendCommand.self, ReceiveCommand.self, BrowseCommand.self, StatsCommand.self,
+            PurgeCommand.self, SubscriptionsCommand.self, UnsubscribeCommand.self, BenchCommand.self,
+            DemoChildCommand.self,
+        ]
     )
 }

@@ -28,8 +28,11 @@ public struct WorkloadStore: Sendable {
     /// The LMDB store in its default (sync) durability mode.
     public static let lmdb = WorkloadStore(name: "lmdb") { directory in LMDBStore(directory: directory) }
 
+    /// The file (journal) store in its default (sync) durability mode.
+    public static let file = WorkloadStore(name: "file") { directory in FileStore(directory: directory) }
+
     /// Every store the workloads know, in display order.
-    public static let all: [WorkloadStore] = [.memory, .lmdb]
+    public static let all: [WorkloadStore] = [.memory, .lmdb, .file]
 
     /// The store with this name (case-insensitive), if any.
     /// - Parameter name: A store name.

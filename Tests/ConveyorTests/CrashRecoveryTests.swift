@@ -19,6 +19,7 @@ import Darwin
 /// lower bound: a `SENT` line proves a message committed, an `ACKED` line proves it removed. The worker
 /// writes `SENDING` and `ACKING` lines before it commits, so every message that may exist has a
 /// `SENDING` line, and every message that may have been removed has an `ACKING` line.
+extension HeavyTests {
 @Suite("Crash recovery with real processes", .timeLimit(.minutes(3)))
 struct CrashRecoveryTests {
     static let cycles = 15
@@ -110,6 +111,7 @@ struct CrashRecoveryTests {
             \(journal.redeliveriesAfterRestart) after a restart); \(present.count) left in the store
             """)
     }
+}
 }
 
 // MARK: - The journal

@@ -11,6 +11,7 @@ import Foundation
 import Synchronization
 import Testing
 
+extension HeavyTests {
 @Suite("LMDB store", .timeLimit(.minutes(2)))
 struct LMDBStoreTests {
     static let durabilities: [LMDBStore.Durability] = [.sync, .groupCommit, .osBuffered]
@@ -313,6 +314,7 @@ struct LMDBStoreTests {
         #expect(try MessageCodec.decodeQueueKey(MessageCodec.encode(key)) == key)
         #expect(MessageCodec.encode(key) != MessageCodec.encode(.subscription(SubscriptionKey(clientID: nil, name: "a:b"))))
     }
+}
 }
 
 extension LMDBStore.Durability: CustomTestStringConvertible {

@@ -91,12 +91,12 @@ struct StatisticsTests {
         let queue = Queue("counted")
         let producer = try fixture.connection.createSession().createProducer(for: .queue(queue))
         // Long enough to still be queued when the queue fills up, even with a slow disk under load.
-        let doomed = try await producer.send(.text("expires"), options: SendOptions(priority: 9, timeToLive: .seconds(2)))
+        let doomed = try await producer.send(.text("expires"), options: SendOptions(priority: 9, timeToLive: .seconds(5)))
         try await producer.send(.text("poison"), options: SendOptions(priority: 8))
         try await producer.send(.text("dropped"), options: SendOptions(priority: 0))
         try await producer.send(.text("fine"), options: SendOptions(priority: 5))  // full: "dropped" goes
         #expect(try stats(fixture, queue).dropped == 1)
-        #expect(await waitUntil { Int64(Date().timeIntervalSince1970 * 1000) > doomed.expiration })
+        #expect(await waitUntil(timeout: .seconds(10)) { Int64(Date().timeIntervalSince1970 * 1000) > doomed.expiration })
 
         let session = try fixture.connection.createSession(.transacted)
         let consumer = try session.createConsumer(for: .queue(queue))

@@ -8,6 +8,7 @@
 import Foundation
 import Testing
 
+extension HeavyTests {
 @Suite("Store conformance", .timeLimit(.minutes(1)))
 struct StoreConformanceTests {
     // MARK: Opening
@@ -615,6 +616,7 @@ struct StoreConformanceTests {
         #expect(!recovery.subscriptions.contains { $0.key == SubscriptionKey(clientID: "a:b", name: "c") })
         #expect(recovery.subscriptions.contains { $0.key == SubscriptionKey(clientID: "a", name: "b:c") })
     }
+}
 }
 
 // MARK: - Helpers

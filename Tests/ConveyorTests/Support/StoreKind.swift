@@ -8,6 +8,7 @@ import Testing
 enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case memory
     case lmdb
+    case file
 
     var testDescription: String { rawValue }
 
@@ -34,6 +35,7 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
             switch kind {
             case .memory: memory
             case .lmdb: LMDBStore(directory: directory, options: LMDBStore.Options(durability: .osBuffered))
+            case .file: FileStore(directory: directory, options: FileStore.Options(durability: .osBuffered))
             }
         }
 

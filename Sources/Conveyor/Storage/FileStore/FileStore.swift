@@ -1,0 +1,333 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// A persistent store on an append-only, segmented journal: the engine to read to see how brokers
+/// persist (Kafka's segments, RocketMQ's commit log, ActiveMQ's KahaDB journal).
+///
+/// ```swift
+/// let broker = try Broker(store: FileStore(directory: "data"))
+/// ```
+///
+/// Every ``commit(_:)`` appends one record to the active segment file (`segment-<n>.journal`) —
+/// the whole batch, framed with its length and a CRC-32, so it is all or nothing on recovery — and,
+/// in the default ``Durability/sync`` mode, syncs it before returning. An in-memory index (where
+/// each live body is, which queues reference it with what delivery counts, the subscriptions) is
+/// rebuilt on ``open()`` by scanning the journal, or loaded from the snapshot a clean
+/// ``close()`` writes. Bodies stay on disk; the index holds a few dozen bytes per message.
+///
+/// Recovery truncates a record torn by a crash at the end of the last segment, and refuses to
+/// open — with a ``ConveyorError/Code/storage`` error naming the file and offset — when a record
+/// in the middle is damaged: committed data is never skipped silently.
+///
+/// Compaction reclaims old segments once acknowledgements leave them mostly dead, by copying the
+/// few live messages forward into the active segment and deleting the old file; it runs in the
+/// background (see ``Options/compactsAutomatically``) one segment at a time, or on demand with
+/// ``compact()``.
+///
+/// One directory is open in one `FileStore` at a time: a `LOCK` file held with `flock` refuses a
+/// second store, in this process or another, with an error naming the holder's process ID.
+public final class FileStore: MessageStore {
+    /// The directory holding the journal, as given.
+    public let directory: String
+    /// The options the store was created with.
+    public let options: Options
+
+    struct Core {
+        var isOpen = false
+        /// The canonical directory path while open.
+        var path = ""
+        var lock: DirectoryLock?
+        /// The journal's segments, oldest first; the last is the active one.
+        var segments: [JournalSegment] = []
+        var index = JournalIndex()
+        /// A reusable buffer for encoding records.
+        var writer = JournalWriter()
+        /// A write or sync failed and left the journal in doubt; every later commit fails with it.
+        var failure: ConveyorError?
+        /// A background compaction is queued or running.
+        var compactionScheduled = false
+    }
+
+    let core = Mutex(Core())
+    private let group: JournalGroupCommit
+    let compactionQueue = DispatchQueue(label: "conveyor.file-store.compaction", qos: .utility)
+
+    /// Creates a store on a directory; nothing is touched until ``open()``.
+    /// - Parameters:
+    ///   - directory: The directory for the journal; created (with its parents) if missing.
+    ///   - options: Durability, segment size and compaction; see ``Options``.
+    public init(directory: String, options: Options = .init()) {
+        self.directory = directory
+        self.options = options
+        self.group = JournalGroupCommit(linger: options.durability == .groupCommit ? .microseconds(200) : .zero)
+    }
+
+    /// Creates a store on a directory given as a file URL; nothing is touched until ``open()``.
+    /// - Parameters:
+    ///   - directory: A file URL of the directory for the journal; created if missing.
+    ///   - options: Durability, segment size and compaction; see ``Options``.
+    public convenience init(directory: URL, options: Options = .init()) {
+        self.init(directory: directory.path(percentEncoded: false), options: options)
+    }
+
+    deinit { close() }
+
+    /// `"file"`.
+    public var name: String { "file" }
+
+    /// `true`: commits write to files and, in the durable modes, sync them.
+    public var commitMayBlock: Bool { true }
+
+    /// Opens the directory (creating it if needed), takes its lock, and reads the journal.
+    /// - Returns: The subscriptions, the references of every queue and subscription with their
+    ///   messages and delivery counts, and the highest sequence ever stored.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is already open (here or in another
+    ///   store object or process), if the directory cannot be used, or if the journal is damaged
+    ///   anywhere but in a torn last write; the message names the file and offset.
+    public func open() throws(ConveyorError) -> StoreRecovery {
+        try core.withLock { (core) throws(ConveyorError) -> StoreRecovery in
+            if core.isOpen {
+                throw ConveyorError(.storage, "the file store at '\(core.path)' is already open; close its broker first")
+            }
+            let path = try Self.prepareDirectory(directory)
+            let lock = try DirectoryLock.acquire(path)
+            do throws(ConveyorError) {
+                let loaded = try JournalLoader(directory: path, preallocation: preallocation).load()
+                core.path = path
+                core.lock = lock
+                core.segments = loaded.segments.map { segment in
+                    var segment = segment
+                    segment.preallocation = preallocation
+                    return segment
+                }
+                core.index = loaded.index
+                core.failure = nil
+                core.isOpen = true
+                return loaded.recovery
+            } catch {
+                lock.release()
+                throw error
+            }
+        }
+    }
+
+    /// Appends the batch to the journal as one record.
+    ///
+    /// Blocks the calling thread for the write and, in the durable modes, the sync; the broker
+    /// calls it off Swift's cooperative pool (``commitMayBlock``).
+    /// - Parameter batch: The changes, applied in order, all or nothing.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or the write or sync fails
+    ///   (a full disk, an I/O error); nothing of the batch is applied then.
+    public func commit(_ batch: StoreBatch) throws(ConveyorError) {
+        if options.durability != .osBuffered, !batch.isEmpty {
+            try group.commit(batch) { batches in
+                core.withLock { core in
+                    Result { () throws(ConveyorError) in try write(batches, in: &core, sync: true) }
+                }
+            }
+            return
+        }
+        try core.withLock { (core) throws(ConveyorError) in
+            try write([batch], in: &core, sync: false)
+        }
+    }
+
+    /// Syncs the journal, writes the index snapshot that lets the next ``open()`` skip the scan,
+    /// and releases the files and the lock. The store can be opened again afterwards; closing a
+    /// closed store does nothing.
+    public func close() {
+        core.withLock { core in
+            guard core.isOpen else { return }
+            if core.failure == nil, var active = core.segments.popLast() {
+                let flushed = (try? active.trimPreallocation()) != nil && (try? active.sync()) != nil
+                core.segments.append(active)
+                if flushed { IndexSnapshot.write(core.index, segments: core.segments, directory: core.path) }
+            }
+            for segment in core.segments { segment.close() }
+            core.lock?.release()
+            core = Core()
+        }
+    }
+
+    // MARK: Writing
+
+    /// How far ahead of its records the active segment is filled with zeros: 4 MiB, or a sixteenth
+    /// of the segment size for small segments.
+    private var preallocation: UInt64 { UInt64(min(4 << 20, options.segmentSize / 16)) }
+
+    /// Appends the batches as one write (one record per batch), syncs if asked, then applies them
+    /// to the index.
+    func write(_ batches: [StoreBatch], in core: inout Core, sync: Bool) throws(ConveyorError) {
+        guard core.isOpen else {
+            throw ConveyorError(.storage, "the file store at '\(directory)' is closed; open a broker on it first")
+        }
+        if let failure = core.failure { throw failure }
+        guard batches.contains(where: { !$0.isEmpty }) else { return }
+        try rollSegmentIfFull(&core)
+        guard var active = core.segments.popLast() else {
+            throw ConveyorError(.storage, "the file store at '\(directory)' has no journal segment")
+        }
+        defer { core.segments.append(active) }
+        let groupStart = active.size
+        var writer = core.writer
+        core.writer = JournalWriter()
+        writer.buffer.removeAll(keepingCapacity: true)
+        var bodies: [(start: Int, length: Int)] = []
+        var releases = false
+        for batch in batches where !batch.isEmpty {
+            releases = Self.encode(batch, groupStart: groupStart, into: &writer, index: &core.index, bodies: &bodies) || releases
+        }
+        do throws(ConveyorError) {
+            try active.append(writer.buffer)
+            if sync { try active.sync() }
+        } catch {
+            if writer.buffer.count > 1 << 20 { writer = JournalWriter() }
+            core.writer = writer
+            // The write was cut back; after a failed sync the record's fate is unknown, so stop.
+            if active.size != groupStart { core.failure = error }
+            throw error
+        }
+        if writer.buffer.capacity > 4 << 20 { writer = JournalWriter() }
+        core.writer = writer
+        var nextBody = 0
+        for batch in batches {
+            for operation in batch.operations {
+                Self.apply(operation, to: &core.index) { () -> BodyLocation in
+                    let body = bodies[nextBody]
+                    nextBody += 1
+                    return BodyLocation(
+                        segment: active.number, length: UInt32(truncatingIfNeeded: body.length),
+                        offset: groupStart + UInt64(body.start))
+                }
+            }
+        }
+        if releases, options.compactsAutomatically { scheduleCompactionIfWorthwhile(&core) }
+    }
+
+    /// Starts a new segment when the active one has reached the segment size. The old one is
+    /// synced first, so that only the last segment can ever hold a torn write.
+    func rollSegmentIfFull(_ core: inout Core) throws(ConveyorError) {
+        guard var active = core.segments.popLast() else { return }
+        defer { core.segments.append(active) }
+        guard active.size >= UInt64(options.segmentSize) else { return }
+        try active.trimPreallocation()
+        try active.sync()
+        let next = try JournalSegment.create(in: core.path, number: active.number + 1, preallocation: preallocation)
+        do throws(ConveyorError) {
+            try next.sync()
+        } catch {
+            next.close()
+            throw error
+        }
+        FileStoreIO.syncDirectory(core.path)
+        core.segments.append(active)
+        active = next
+    }
+
+    /// Encodes one batch as one record; returns whether it releases references (a compaction hint).
+    private static func encode(
+        _ batch: StoreBatch, groupStart: UInt64, into writer: inout JournalWriter, index: inout JournalIndex,
+        bodies: inout [(start: Int, length: Int)]
+    ) -> Bool {
+        var releases = false
+        let start = writer.beginRecord(groupStart: groupStart)
+        writer.byte(JournalRecord.batchKind)
+        writer.varint(UInt64(batch.operations.count))
+        for operation in batch.operations {
+            switch operation {
+            case .add(let stored):
+                writer.byte(JournalRecord.Tag.add)
+                writer.varint(stored.sequence)
+                writer.varint(UInt64(stored.targets.count))
+                for target in stored.targets { writer.bytes(index.keys.encoded[Int(index.number(for: target))]) }
+                let body = writer.body(stored.message)
+                bodies.append((body.start, body.length))
+            case .remove(let sequence, let key):
+                releases = true
+                writer.byte(JournalRecord.Tag.remove)
+                writer.varint(sequence)
+                writer.bytes(index.keys.encoded[Int(index.number(for: key))])
+            case .setDeliveryCount(let sequence, let key, let count):
+                writer.byte(JournalRecord.Tag.deliveryCount)
+                writer.varint(sequence)
+                writer.bytes(index.keys.encoded[Int(index.number(for: key))])
+                writer.varint(UInt64(clamping: count))
+            case .saveSubscription(let record):
+                writer.byte(JournalRecord.Tag.saveSubscription)
+                writer.bytes(MessageCodec.encode(record))
+            case .deleteSubscription(let key):
+                releases = true
+                writer.byte(JournalRecord.Tag.deleteSubscription)
+                writer.bytes(index.keys.encoded[Int(index.number(for: .subscription(key)))])
+            case .purge(let key):
+                releases = true
+                writer.byte(JournalRecord.Tag.purge)
+                writer.bytes(index.keys.encoded[Int(index.number(for: key))])
+            }
+        }
+        writer.finishRecord(at: start)
+        return releases
+    }
+
+    /// Applies one operation to the index after its record is written; `nextBody` gives the
+    /// location of the next added body.
+    private static func apply(_ operation: StoreOperation, to index: inout JournalIndex, nextBody: () -> BodyLocation) {
+        switch operation {
+        case .add(let stored):
+            let location = nextBody()
+            if stored.targets.count == 1, let target = stored.targets.first {
+                index.replace(stored.sequence, at: location, references: [(index.number(for: target), 0)])
+            } else {
+                index.add(stored.sequence, at: location, targets: stored.targets.map { index.number(for: $0) })
+            }
+        case .remove(let sequence, let key):
+            index.remove(sequence, from: index.number(for: key))
+        case .setDeliveryCount(let sequence, let key, let count):
+            index.setDeliveryCount(sequence, in: index.number(for: key), to: UInt32(clamping: count))
+        case .saveSubscription(let record):
+            index.save(record)
+        case .deleteSubscription(let key):
+            index.deleteSubscription(key, number: index.number(for: .subscription(key)))
+        case .purge(let key):
+            index.purge(index.number(for: key))
+        }
+    }
+
+    // MARK: Directory
+
+    /// Creates the directory if needed and returns its canonical path.
+    private static func prepareDirectory(_ directory: String) throws(ConveyorError) -> String {
+        let fileManager = FileManager.default
+        var isDirectory: ObjCBool = false
+        if fileManager.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw ConveyorError(.storage, "cannot open the file store at '\(directory)': it is a file, not a directory")
+            }
+        } else {
+            do {
+                try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw ConveyorError(
+                    .storage, "cannot create the file store directory '\(directory)': \(error.localizedDescription)",
+                    underlying: error)
+            }
+        }
+        guard let resolved = realpath(directory, nil) else {
+            throw FileStoreIO.error("cannot resolve the file store directory '\(directory)'")
+        }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}
+
+extension MessageStore where Self == FileStore {
+    /// A ``FileStore`` on a directory: `Broker(store: .file(directory: "data"))`.
+    /// - Parameters:
+    ///   - directory: The directory for the journal; created if missing.
+    ///   - options: Durability, segment size and compaction.
+    /// - Returns: The store, not yet open.
+    public static func file(directory: String, options: FileStore.Options = .init()) -> FileStore {
+        FileStore(directory: directory, options: options)
+    }
+}

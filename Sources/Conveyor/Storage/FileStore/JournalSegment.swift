@@ -1,0 +1,276 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One file of the journal: `segment-<number>.journal`, a 16-byte header (`"CVJSEG01"` and the
+/// segment number) followed by records.
+///
+/// Records are only ever appended to the last (active) segment; older segments are read-only until
+/// compaction deletes them. Every call that can fail throws a ``ConveyorError/Code/storage`` error
+/// naming the file and the system's reason.
+struct JournalSegment: Sendable {
+    /// The size of the segment header.
+    static let headerSize = 16
+    /// The first eight bytes of every segment.
+    static let magic: [UInt8] = Array("CVJSEG01".utf8)
+
+    /// The segment's number; later segments have higher numbers.
+    let number: UInt32
+    /// The file's path.
+    let path: String
+    /// An open read-write descriptor.
+    let descriptor: Int32
+    /// Where the next record goes: the end of the records.
+    var size: UInt64
+    /// The file's length on disk: the records, then zeros written ahead of them (see
+    /// ``append(_:)``).
+    var allocated: UInt64
+
+    /// How far ahead of the records the file is filled with zeros (4 MiB, or less for small segments).
+    var preallocation: UInt64 = 4 << 20
+
+    init(number: UInt32, path: String, descriptor: Int32, size: UInt64) {
+        self.number = number
+        self.path = path
+        self.descriptor = descriptor
+        self.size = size
+        self.allocated = size
+    }
+
+    /// The file name of segment `number`.
+    static func fileName(_ number: UInt32) -> String {
+        let digits = String(number)
+        return "segment-" + String(repeating: "0", count: max(0, 10 - digits.count)) + digits + ".journal"
+    }
+
+    /// The segment number in a file name, or `nil` if it is not a segment's.
+    static func number(inFileName name: String) -> UInt32? {
+        guard name.hasPrefix("segment-"), name.hasSuffix(".journal") else { return nil }
+        return UInt32(name.dropFirst("segment-".count).dropLast(".journal".count))
+    }
+
+    /// Creates a new, empty segment (its header written, not yet synced).
+    static func create(in directory: String, number: UInt32, preallocation: UInt64) throws(ConveyorError) -> JournalSegment {
+        let path = directory + "/" + fileName(number)
+        let descriptor = posixOpen(path, O_RDWR | O_CREAT | O_EXCL, 0o644)
+        guard descriptor >= 0 else { throw FileStoreIO.error("cannot create the journal segment '\(path)'") }
+        var segment = JournalSegment(number: number, path: path, descriptor: descriptor, size: 0)
+        segment.preallocation = preallocation
+        var header = magic
+        withUnsafeBytes(of: UInt64(number).littleEndian) { header.append(contentsOf: $0) }
+        do throws(ConveyorError) {
+            try segment.append(header)
+        } catch {
+            segment.close()
+            unlink(path)
+            throw error
+        }
+        return segment
+    }
+
+    /// Opens an existing segment.
+    static func open(in directory: String, number: UInt32) throws(ConveyorError) -> JournalSegment {
+        let path = directory + "/" + fileName(number)
+        let descriptor = posixOpen(path, O_RDWR, 0)
+        guard descriptor >= 0 else { throw FileStoreIO.error("cannot open the journal segment '\(path)'") }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            let error = FileStoreIO.error("cannot read the size of '\(path)'")
+            posixClose(descriptor)
+            throw error
+        }
+        return JournalSegment(number: number, path: path, descriptor: descriptor, size: UInt64(status.st_size))
+    }
+
+    /// Whether `bytes` start with a valid header for this segment.
+    func hasValidHeader(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= Self.headerSize, bytes.prefix(8).elementsEqual(Self.magic) else { return false }
+        return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) == UInt64(number)
+    }
+
+    /// Writes `bytes` after the last record. On failure nothing is left of them: the file is cut
+    /// back to the end of the records.
+    ///
+    /// The file is kept filled with zeros (written and synced) a few MiB ahead of the records, so
+    /// that appending overwrites blocks the file system has already allocated and the sync of a
+    /// commit flushes data only, not the file's size and block map: as cheap as a sync can be.
+    /// Recovery treats the zeros after the last record like a torn write and cuts them off.
+    mutating func append(_ bytes: [UInt8]) throws(ConveyorError) {
+        let end = size + UInt64(bytes.count)
+        if end > allocated { try preallocate(to: end + preallocation) }
+        let written = bytes.withUnsafeBytes { FileStoreIO.writeAll(descriptor, $0, at: size) }
+        guard written else {
+            let error = FileStoreIO.error("cannot write to the journal segment '\(path)'")
+            _ = ftruncate(descriptor, off_t(size))
+            allocated = size
+            throw error
+        }
+        size = end
+    }
+
+    /// Writes zeros from the current allocation up to `target` and syncs them.
+    private mutating func preallocate(to target: UInt64) throws(ConveyorError) {
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        var position = allocated
+        while position < target {
+            let count = Int(min(UInt64(zeros.count), target - position))
+            let written = zeros.withUnsafeBytes { FileStoreIO.writeAll(descriptor, UnsafeRawBufferPointer(rebasing: $0[0..<count]), at: position) }
+            guard written else {
+                let error = FileStoreIO.error("cannot extend the journal segment '\(path)'")
+                _ = ftruncate(descriptor, off_t(size))
+                allocated = size
+                throw error
+            }
+            position += UInt64(count)
+        }
+        allocated = target
+        try sync()
+    }
+
+    /// Cuts the zeros after the last record off the file (before the segment is closed or left
+    /// behind for a new one), so that the file ends with its last record.
+    mutating func trimPreallocation() throws(ConveyorError) {
+        guard allocated > size else { return }
+        guard ftruncate(descriptor, off_t(size)) == 0 else {
+            throw FileStoreIO.error("cannot truncate the journal segment '\(path)' to \(size) bytes")
+        }
+        allocated = size
+    }
+
+    /// Flushes the file's data to disk (`fdatasync`; `fsync` on Darwin).
+    func sync() throws(ConveyorError) {
+        guard FileStoreIO.syncData(descriptor) else {
+            throw FileStoreIO.error("cannot flush the journal segment '\(path)' to disk")
+        }
+    }
+
+    /// Cuts the file to `length` bytes and flushes it.
+    mutating func truncate(to length: UInt64) throws(ConveyorError) {
+        guard ftruncate(descriptor, off_t(length)) == 0 else {
+            throw FileStoreIO.error("cannot truncate the journal segment '\(path)' to \(length) bytes")
+        }
+        size = length
+        allocated = length
+        try sync()
+    }
+
+    /// Reads `length` bytes at `offset`.
+    func read(at offset: UInt64, length: Int) throws(ConveyorError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: length)
+        let complete = bytes.withUnsafeMutableBytes { FileStoreIO.readAll(descriptor, $0, at: offset) }
+        guard complete else {
+            throw FileStoreIO.error("cannot read \(length) bytes at offset \(offset) of the journal segment '\(path)'")
+        }
+        return bytes
+    }
+
+    /// Closes the descriptor.
+    func close() { posixClose(descriptor) }
+}
+
+/// A read-only memory map of a whole file, for scanning a segment and decoding bodies in place.
+struct MappedFile {
+    let base: UnsafeMutableRawPointer?
+    let count: Int
+
+    /// Maps the first `count` bytes of the file behind `descriptor` (nothing for an empty file).
+    init(descriptor: Int32, count: Int, path: String) throws(ConveyorError) {
+        self.count = count
+        guard count > 0 else {
+            base = nil
+            return
+        }
+        guard let mapped = mmap(nil, count, PROT_READ, MAP_SHARED, descriptor, 0), mapped != MAP_FAILED else {
+            throw FileStoreIO.error("cannot map the journal segment '\(path)' into memory")
+        }
+        base = mapped
+    }
+
+    /// The mapped bytes.
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    /// Unmaps the file.
+    func unmap() {
+        if let base { munmap(base, count) }
+    }
+}
+
+/// Thin, error-checked wrappers over the POSIX calls the file store makes.
+enum FileStoreIO {
+    /// A storage error for the failed call, with `strerror(errno)` appended.
+    static func error(_ what: String) -> ConveyorError {
+        let reason = String(cString: strerror(errno))
+        return ConveyorError(.storage, "\(what): \(reason)")
+    }
+
+    /// `pwrite` until everything is written or a call fails.
+    static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            guard let base = bytes.baseAddress else { return false }
+            let result = pwrite(descriptor, base + done, bytes.count - done, off_t(offset) + off_t(done))
+            if result < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            if result == 0 { return false }
+            done += result
+        }
+        return true
+    }
+
+    /// `pread` until the buffer is full; `false` on error or end of file.
+    static func readAll(_ descriptor: Int32, _ bytes: UnsafeMutableRawBufferPointer, at offset: UInt64) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            guard let base = bytes.baseAddress else { return false }
+            let result = pread(descriptor, base + done, bytes.count - done, off_t(offset) + off_t(done))
+            if result < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            if result == 0 { return false }
+            done += result
+        }
+        return true
+    }
+
+    /// Flushes a file's data (`fdatasync`, or `fsync` on Darwin).
+    static func syncData(_ descriptor: Int32) -> Bool {
+        #if canImport(Darwin)
+        return fsync(descriptor) == 0
+        #else
+        return fdatasync(descriptor) == 0
+        #endif
+    }
+
+    /// Flushes a directory, so that files created, renamed or deleted in it stay so after a crash.
+    static func syncDirectory(_ path: String) {
+        let descriptor = posixOpen(path, O_RDONLY, 0)
+        guard descriptor >= 0 else { return }
+        _ = fsync(descriptor)
+        posixClose(descriptor)
+    }
+}
+
+/// `open(2)`, named so it does not clash with store methods called `open`.
+@inline(__always)
+func posixOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    #if canImport(Glibc)
+    Glibc.open(path, flags | O_CLOEXEC, mode)
+    #else
+    Darwin.open(path, flags | O_CLOEXEC, mode)
+    #endif
+}
+
+/// `close(2)`, named so it does not clash with store methods called `close`.
+@inline(__always)
+func posixClose(_ descriptor: Int32) {
+    #if canImport(Glibc)
+    _ = Glibc.close(descriptor)
+    #else
+    _ = Darwin.close(descriptor)
+    #endif
+}
