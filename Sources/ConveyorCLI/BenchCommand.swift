@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ConveyorWorkloads
 
 /// `conveyor bench`: runs the standard workloads of `WORKLOADS.md` on one or more stores and prints
@@ -34,6 +35,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Runs per workload and store.")
     var runs: Int = 3
 
+    @Option(help: "Where to create each run's temporary store directory (removed afterwards); the system's temporary directory by default. Put it on the disk you want to measure.")
+    var directory: String?
+
     func validate() throws {
         _ = try selectedWorkloads()
         _ = try selectedStores()
@@ -48,7 +52,7 @@ struct BenchCommand: AsyncParsableCommand {
             for store in stores {
                 let result: WorkloadResult
                 do {
-                    result = try await WorkloadRunner(store: store, runs: runs).run(id) { progress in
+                    result = try await WorkloadRunner(store: store, runs: runs, directory: directory.map { URL(fileURLWithPath: $0) }).run(id) { progress in
                         Console.progress(BenchOutput.progress(progress))
                     }
                 } catch {

@@ -1,4 +1,5 @@
 import Conveyor
+import Foundation
 
 /// Runs workloads several times on one kind of store and summarises the runs.
 ///
@@ -29,12 +30,17 @@ public struct WorkloadRunner: Sendable {
     public let runs: Int
     /// The store each run opens in a fresh ``StoreLocation``.
     public let store: WorkloadStore
+    /// The parent of each run's temporary directory; `nil` for the system's temporary directory.
+    public let directory: URL?
 
     /// Creates a runner.
     /// - Parameters:
     ///   - store: The store to run on; each run gets a fresh location.
     ///   - runs: Runs per workload (3 for the standard median).
-    public init(store: WorkloadStore, runs: Int = 3) {
+    ///   - directory: Where each run's temporary store directory is created (and removed
+    ///     afterwards); the system's temporary directory by default.
+    public init(store: WorkloadStore, runs: Int = 3, directory: URL? = nil) {
+        self.directory = directory
         self.store = store
         self.storeName = store.name
         self.runs = runs
@@ -84,6 +90,6 @@ public struct WorkloadRunner: Sendable {
     /// - Returns: The run's measurement.
     /// - Throws: The store factory's error, or the workload's.
     public func runOnce(_ workload: some Workload) async throws -> WorkloadMeasurement {
-        try await workload.run(at: StoreLocation(store: store))
+        try await workload.run(at: StoreLocation(store: store, parent: directory))
     }
 }
