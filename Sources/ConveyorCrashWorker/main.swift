@@ -1,12 +1,13 @@
 // A child process for the crash-safety tests (Tests/ConveyorTests/CrashRecoveryTests.swift).
 //
-//     ConveyorCrashWorker <directory> <first-number>
+//     ConveyorCrashWorker <lmdb|file> <directory> <first-number>
+//     ConveyorCrashWorker <directory> <first-number>          (the same as with lmdb)
 //
-// Opens an LMDBStore in sync mode on <directory> and, until it is killed, produces messages numbered
-// from <first-number> (integer property "n") on the queue "crash-test" and consumes them, writing a
-// journal to stdout. Every line is written with one write(2) call (atomic on a pipe) after the
-// operation it reports returned, so a line never claims more than happened; an operation that
-// completed just before a kill may lack its line. The journal:
+// Opens an LMDBStore or a FileStore in sync mode on <directory> and, until it is killed, produces
+// messages numbered from <first-number> (integer property "n") on the queue "crash-test" and
+// consumes them, writing a journal to stdout. Every line is written with one write(2) call (atomic
+// on a pipe) after the operation it reports returned, so a line never claims more than happened;
+// an operation that completed just before a kill may lack its line. The journal:
 //
 //     READY                                   the broker is open
 //     SENDING a..b / SENT a..b                before / after committing (or sync-sending) a..b
@@ -17,6 +18,9 @@
 //
 // The producer and the consumer run as two concurrent tasks (so their commits can share a sync);
 // each task's lines are in its program order. Everything is deterministic apart from timing.
+//
+// The FileStore uses the smallest segment size (64 KiB), so that a run of a few hundred
+// milliseconds rolls segments and compacts them in the background, and kills land in those too.
 
 import Conveyor
 import ConveyorLMDB
@@ -55,6 +59,9 @@ let sentCount = Atomic<Int>(0)
 let ackedCount = Atomic<Int>(0)
 
 let queue = Destination.queue(Queue("crash-test"))
+
+/// The FileStore's segment size: the smallest allowed, so that segments roll and compact often.
+let fileSegmentSize = 64 << 10
 
 func produce(_ connection: Connection, from first: Int) async throws {
     let transacted = try connection.createSession(.transacted)
@@ -134,16 +141,22 @@ func consume(_ connection: Connection) async throws {
 }
 
 func run() async {
-    let arguments = CommandLine.arguments
-    guard arguments.count == 3, let first = Int(arguments[2]) else {
-        fail("usage: ConveyorCrashWorker <directory> <first-number>")
+    var arguments = Array(CommandLine.arguments.dropFirst())
+    if arguments.count == 2 { arguments.insert("lmdb", at: 0) }
+    guard arguments.count == 3, ["lmdb", "file"].contains(arguments[0]), let first = Int(arguments[2]) else {
+        fail("usage: ConveyorCrashWorker <lmdb|file> <directory> <first-number>")
     }
+    let kind = arguments[0]
+    let directory = arguments[1]
     var configuration = BrokerConfiguration()
     // Messages prefetched when the process dies have their delivery counts raised; over many kills
     // they would otherwise be dead-lettered, which is not what this test is about.
     configuration.defaultPolicy.redelivery = RedeliveryPolicy(maximumRedeliveries: -1)
     do {
-        let store = LMDBStore(directory: arguments[1], options: LMDBStore.Options(durability: .sync))
+        let store: any MessageStore =
+            kind == "file"
+            ? FileStore(directory: directory, options: FileStore.Options(durability: .sync, segmentSize: fileSegmentSize))
+            : LMDBStore(directory: directory, options: LMDBStore.Options(durability: .sync))
         let broker = try Broker(store: store, configuration: configuration)
         let connection = try ConnectionFactory(broker: broker).createConnection()
         try connection.start()

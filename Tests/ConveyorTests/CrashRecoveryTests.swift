@@ -1,4 +1,4 @@
-import Conveyor
+@testable import Conveyor
 import ConveyorLMDB
 import Foundation
 import Synchronization
@@ -11,22 +11,29 @@ import Darwin
 #endif
 
 /// Crash safety with real processes: `ConveyorCrashWorker` (Sources/ConveyorCrashWorker) produces and
-/// consumes on an LMDB store in sync mode and is killed with SIGKILL at random moments, again and
-/// again on the same directory. Its journal (one line per operation, written after the operation
-/// returned) is checked as it goes and against what the store holds at the end.
+/// consumes on a store in sync mode (an LMDB store, or a FileStore with small segments so that they
+/// roll and compact) and is killed with SIGKILL at random moments, again and again on the same
+/// directory. Its journal (one line per operation, written after the operation returned) is checked
+/// as it goes and against what the store holds at the end.
 ///
 /// A kill can land after an operation returned and before its line was written, so the journal is a
 /// lower bound: a `SENT` line proves a message committed, an `ACKED` line proves it removed. The worker
 /// writes `SENDING` and `ACKING` lines before it commits, so every message that may exist has a
 /// `SENDING` line, and every message that may have been removed has an `ACKING` line.
+///
+/// Every FileStore reopen after a kill already meets a tail of zeros (the segment's preallocation)
+/// after the last record. After the final kill the FileStore test also tears the journal's tail as
+/// a write cut short would: half a record, with the file ending inside it. Opening must cut it off
+/// and lose nothing committed.
 extension HeavyTests {
 @Suite("Crash recovery with real processes", .timeLimit(.minutes(3)))
 struct CrashRecoveryTests {
-    static let cycles = 15
+    static let cycles = 12
     static let killDelay = 50...400  // milliseconds after the worker first reported work
     static let queue = Destination.queue(Queue("crash-test"))
 
-    @Test func lmdbSyncModeSurvivesRepeatedSIGKILLOfAProducingAndConsumingProcess() async throws {
+    @Test("Sync mode survives repeated SIGKILL of a producing and consuming process", arguments: [StoreKind.lmdb, .file])
+    func syncModeSurvivesRepeatedSIGKILLOfAProducingAndConsumingProcess(store kind: StoreKind) async throws {
         guard let worker = CrashWorker.locate() else {
             Issue.record("""
                 the ConveyorCrashWorker executable was not found next to the test bundle \
@@ -35,8 +42,9 @@ struct CrashRecoveryTests {
                 """)
             return
         }
+        let started = ContinuousClock.now
         let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("conveyor-crash-\(UUID().uuidString)")
+            .appendingPathComponent("conveyor-crash-\(kind.rawValue)-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
 
         var journal = Journal()
@@ -45,25 +53,38 @@ struct CrashRecoveryTests {
             let delay = Int.random(in: Self.killDelay)
             delays.append(delay)
             let run = await CrashWorker.runAndKill(
-                worker, directory: directory.path, first: journal.highestNamed + 1, killAfterMilliseconds: delay)
+                worker, store: kind, directory: directory.path, first: journal.highestNamed + 1,
+                killAfterMilliseconds: delay)
             for line in run.lines { journal.apply(line, cycle: cycle) }
             journal.endCycle(cycle)
             if let failure = run.failure {
-                Issue.record("cycle \(cycle) (kill delays so far \(delays) ms): \(failure)\nstderr: \(run.standardError)")
+                Issue.record("\(kind) cycle \(cycle) (kill delays so far \(delays) ms): \(failure)\nstderr: \(run.standardError)")
                 return
             }
         }
         for problem in journal.problems.prefix(20) {
-            Issue.record("\(problem) (kill delays \(delays) ms)")
+            Issue.record("\(kind): \(problem) (kill delays \(delays) ms)")
         }
         #expect(journal.problems.count <= 20, "\(journal.problems.count) journal problems in all")
         #expect(journal.cyclesWithWork == Self.cycles, "every cycle did some work before its kill")
 
+        var torn: TornTail?
+        var segmentFiles = 0
+        if kind == .file {
+            segmentFiles = TornTail.segmentNames(in: directory).count
+            torn = try TornTail.tear(directory)
+            #expect(torn != nil, "the journal has a last segment whose tail can be torn")
+        }
+
         // Reopen in this process and compare what the store holds with the journal.
         var configuration = BrokerConfiguration()
         configuration.defaultPolicy.redelivery = RedeliveryPolicy(maximumRedeliveries: -1)
-        let broker = try Broker(store: LMDBStore(directory: directory, options: .init(durability: .sync)),
-                                configuration: configuration)
+        let store: any MessageStore =
+            switch kind {
+            case .file: FileStore(directory: directory, options: .init(durability: .sync))
+            default: LMDBStore(directory: directory, options: .init(durability: .sync))
+            }
+        let broker = try Broker(store: store, configuration: configuration)
         defer { broker.close() }
         let connection = try ConnectionFactory(broker: broker).createConnection()
         try connection.start()
@@ -99,19 +120,100 @@ struct CrashRecoveryTests {
             failures.append("message \(n) was committed (SENT) and never acknowledged, but is missing")
         }
         for failure in failures.prefix(20) {
-            Issue.record("after the final kill: \(failure) (kill delays \(delays) ms)")
+            Issue.record("\(kind) after the final kill: \(failure) (kill delays \(delays) ms)")
         }
         #expect(failures.count <= 20, "\(failures.count) problems in the final store in all")
         #expect(!journal.sent.isEmpty && !journal.acked.isEmpty, "the worker sent and acknowledged messages")
 
+        // The torn record is gone: where it began, the journal now holds a whole record or ends.
+        broker.close()
+        if let torn { try torn.expectCutOff() }
+
+        let seconds = (ContinuousClock.now - started).components.seconds
+        let files = kind == .file ? "; \(segmentFiles) segment files at the end, tail torn \(torn?.description ?? "-")" : ""
         print("""
-            CrashRecoveryTests: \(Self.cycles) SIGKILL cycles (delays \(delays) ms); \
+            CrashRecoveryTests[\(kind)]: \(Self.cycles) SIGKILL cycles (delays \(delays) ms) in ~\(seconds) s; \
             \(journal.sent.count) messages committed, \(journal.acked.count) acknowledged, \
             \(journal.deliveries) deliveries (\(journal.redeliveries) redelivered, \
-            \(journal.redeliveriesAfterRestart) after a restart); \(present.count) left in the store
+            \(journal.redeliveriesAfterRestart) after a restart); \(present.count) left in the store\(files)
             """)
     }
 }
+}
+
+// MARK: - Tearing the FileStore's tail
+
+/// A write cut short at the end of the FileStore's last segment, made by hand after the final kill:
+/// the first half of a copy of the last record (its group start set to where it now begins, as a
+/// new write's would be), with the file ending inside it.
+struct TornTail: CustomStringConvertible {
+    let path: String
+    /// Where the valid records end and the torn one begins.
+    let validEnd: Int
+    let tornBytes: [UInt8]
+
+    var description: String { "at offset \(validEnd) of \(URL(fileURLWithPath: path).lastPathComponent) (\(tornBytes.count) bytes)" }
+
+    static func segmentNames(in directory: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+            .filter { JournalSegment.number(inFileName: $0) != nil }
+            .sorted()
+    }
+
+    /// The offset where the valid records of a segment file end, and the last of them.
+    static func validRecords(_ bytes: [UInt8]) -> (end: Int, last: Range<Int>?) {
+        bytes.withUnsafeBytes { raw in
+            var offset = JournalSegment.headerSize
+            var last: Range<Int>?
+            while let header = JournalRecord.validRecord(in: raw, at: offset) {
+                let end = offset + JournalRecord.headerSize + header.length
+                last = offset..<end
+                offset = end
+            }
+            return (min(offset, bytes.count), last)
+        }
+    }
+
+    /// Tears the tail of the last segment; `nil` if there is no segment with a header.
+    static func tear(_ directory: URL) throws -> TornTail? {
+        guard let name = segmentNames(in: directory).last else { return nil }
+        let path = directory.appendingPathComponent(name).path
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        guard bytes.count >= JournalSegment.headerSize else { return nil }
+        let (validEnd, last) = validRecords(bytes)
+        var torn: [UInt8]
+        if let last {
+            torn = Array(bytes[last])
+        } else {
+            // No record in this segment yet: make one up (its CRC is wrong anyway once cut).
+            torn = [UInt8](repeating: 0, count: JournalRecord.headerSize + 64)
+            withUnsafeBytes(of: JournalRecord.magic.littleEndian) { torn.replaceSubrange(0..<4, with: $0) }
+            withUnsafeBytes(of: UInt32(64).littleEndian) { torn.replaceSubrange(4..<8, with: $0) }
+            for i in JournalRecord.headerSize..<torn.count { torn[i] = UInt8(truncatingIfNeeded: i * 37) }
+        }
+        withUnsafeBytes(of: UInt64(validEnd).littleEndian) { torn.replaceSubrange(8..<16, with: $0) }
+        torn = Array(torn.prefix(min(torn.count - 1, max(JournalRecord.headerSize + 4, torn.count / 2))))
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.truncate(atOffset: UInt64(validEnd))
+        try handle.seek(toOffset: UInt64(validEnd))
+        try handle.write(contentsOf: torn)
+        try handle.synchronize()
+        return TornTail(path: path, validEnd: validEnd, tornBytes: torn)
+    }
+
+    /// After the store opened and closed: the records before the torn one are intact, and the
+    /// segment holds only whole records (the torn bytes were cut off, or written over by records
+    /// since).
+    func expectCutOff() throws {
+        guard FileManager.default.fileExists(atPath: path) else { return }  // compacted away
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let (end, _) = Self.validRecords(bytes)
+        #expect(end >= validEnd, "the records before the torn tail are intact (valid up to \(end), was \(validEnd))")
+        #expect(
+            end == bytes.count || bytes[end...].allSatisfy { $0 == 0 },
+            "after the store reopened and closed, the segment holds only whole records (valid up to \(end) of \(bytes.count))")
+    }
 }
 
 // MARK: - The journal
@@ -249,10 +351,12 @@ enum CrashWorker {
 
     /// Starts the worker, waits until it reports work, lets it run `killAfterMilliseconds` more,
     /// kills it with SIGKILL and returns its complete journal.
-    static func runAndKill(_ executable: URL, directory: String, first: Int, killAfterMilliseconds delay: Int) async -> Run {
+    static func runAndKill(
+        _ executable: URL, store: StoreKind, directory: String, first: Int, killAfterMilliseconds delay: Int
+    ) async -> Run {
         let process = Process()
         process.executableURL = executable
-        process.arguments = [directory, String(first)]
+        process.arguments = [store.rawValue, directory, String(first)]
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output
