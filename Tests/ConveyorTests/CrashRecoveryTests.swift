@@ -392,10 +392,10 @@ enum CrashWorker {
                 failure = "the worker did no work within 30 s"
                 break
             }
-            try? await Task.sleep(for: .milliseconds(2))
+            try? await Task.sleep(for: .milliseconds(2))  // poll interval, bounded by the deadline above
         }
         if failure == nil {
-            try? await Task.sleep(for: .milliseconds(delay))
+            try? await Task.sleep(for: .milliseconds(delay))  // deliberate: wait until the random moment of the kill
             if !process.isRunning { failure = "the worker ended by itself before the kill" }
         }
         kill(process.processIdentifier, SIGKILL)
@@ -404,7 +404,7 @@ enum CrashWorker {
             if ContinuousClock.now > exitDeadline {
                 return Run(lines: [], standardError: standardError.text, failure: "the worker did not end after SIGKILL")
             }
-            try? await Task.sleep(for: .milliseconds(2))
+            try? await Task.sleep(for: .milliseconds(2))  // poll interval, bounded by exitDeadline
         }
         if failure == nil, process.terminationReason != .uncaughtSignal || process.terminationStatus != SIGKILL {
             failure = "the worker ended with \(process.terminationReason) \(process.terminationStatus), not by SIGKILL"
