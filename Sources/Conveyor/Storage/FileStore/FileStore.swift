@@ -50,7 +50,7 @@ public final class FileStore: MessageStore {
     }
 
     let core = Mutex(Core())
-    private let group: JournalGroupCommit
+    private let group: GroupCommit
     let compactionQueue = DispatchQueue(label: "conveyor.file-store.compaction", qos: .utility)
 
     /// Creates a store on a directory; nothing is touched until ``open()``.
@@ -60,7 +60,7 @@ public final class FileStore: MessageStore {
     public init(directory: String, options: Options = .init()) {
         self.directory = directory
         self.options = options
-        self.group = JournalGroupCommit(linger: options.durability == .groupCommit ? .microseconds(200) : .zero)
+        self.group = GroupCommit(linger: options.durability == .groupCommit ? .microseconds(200) : .zero)
     }
 
     /// Creates a store on a directory given as a file URL; nothing is touched until ``open()``.
@@ -122,9 +122,11 @@ public final class FileStore: MessageStore {
     public func commit(_ batch: StoreBatch) throws(ConveyorError) {
         if options.durability != .osBuffered, !batch.isEmpty {
             try group.commit(batch) { batches in
-                core.withLock { core in
+                // One append and one sync for the whole group: it succeeds or fails as a whole.
+                let result = core.withLock { core in
                     Result { () throws(ConveyorError) in try write(batches, in: &core, sync: true) }
                 }
+                return Array(repeating: result, count: batches.count)
             }
             return
         }

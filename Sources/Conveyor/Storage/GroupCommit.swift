@@ -1,4 +1,3 @@
-import Conveyor
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -7,13 +6,14 @@ import Darwin
 import Dispatch
 import Synchronization
 
-/// Lets concurrent committers share one write transaction, and so one pair of syncs.
+/// Lets concurrent committers of a disk store share one write, and so one sync (used by
+/// ``FileStore`` and `LMDBStore`).
 ///
 /// Leader/follower: a committer that finds nobody writing becomes the leader, takes every batch
 /// waiting (its own included), writes them as one group and wakes their committers with their
 /// results. Committers that arrive meanwhile wait; when the leader is done, the first of them leads
 /// the next group. No thread of its own: a lone committer writes at once, with no hand-off.
-final class GroupCommit: Sendable {
+package final class GroupCommit: Sendable {
     /// One waiting committer.
     private final class Waiter: Sendable {
         enum Outcome: Sendable {
@@ -61,7 +61,7 @@ final class GroupCommit: Sendable {
     ///   - linger: How long every leader waits for company before writing.
     ///   - adaptiveLinger: How long a leader waits when the previous group had company (commits
     ///     are arriving concurrently); zero when there was none, so a lone committer never waits.
-    init(linger: Duration = .zero, adaptiveLinger: Duration = .zero) {
+    package init(linger: Duration = .zero, adaptiveLinger: Duration = .zero) {
         self.linger = linger
         self.adaptiveLinger = adaptiveLinger
     }
@@ -71,7 +71,7 @@ final class GroupCommit: Sendable {
     ///   - batch: This committer's changes.
     ///   - write: Writes a group of batches and returns one result per batch, in order.
     /// - Throws: This batch's error.
-    func commit(_ batch: StoreBatch, write: ([StoreBatch]) -> [Result<Void, ConveyorError>]) throws(ConveyorError) {
+    package func commit(_ batch: StoreBatch, write: ([StoreBatch]) -> [Result<Void, ConveyorError>]) throws(ConveyorError) {
         let waiter = Waiter()
         let leads = state.withLock { state in
             state.pending.append(Pending(batch: batch, waiter: waiter))
