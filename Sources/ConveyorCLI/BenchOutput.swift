@@ -12,14 +12,14 @@ enum BenchOutput {
     /// decimal, latencies two; figures that were not measured are left out.
     static func jsonLine(_ result: WorkloadResult) -> String {
         var fields = [
-            ("workload", jsonString(result.workload.rawValue)),
-            ("store", jsonString(result.store)),
+            ("workload", JSONText.string(result.workload.rawValue)),
+            ("store", JSONText.string(result.store)),
             ("messages", String(result.messages)),
             ("runs", String(result.runs)),
             ("rate_median", jsonNumber(result.rateMedian, decimals: 1)),
             ("rate_min", jsonNumber(result.rateMin, decimals: 1)),
             ("rate_max", jsonNumber(result.rateMax, decimals: 1)),
-            ("unit", jsonString(result.unit)),
+            ("unit", JSONText.string(result.unit)),
         ]
         let optional: [(String, Double?, Int)] = [
             ("p50_us", result.p50Microseconds, 2),
@@ -33,24 +33,6 @@ enum BenchOutput {
             fields.append((key, jsonNumber(value, decimals: decimals)))
         }
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
-    }
-
-    private static func jsonString(_ text: String) -> String {
-        var escaped = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\r": escaped += "\\r"
-            case "\t": escaped += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped + "\""
     }
 
     private static func jsonNumber(_ value: Double, decimals: Int) -> String {

@@ -85,8 +85,8 @@ enum MessageFormatter {
     /// One JSON object on one line.
     static func json(_ message: Message) -> String {
         var fields: [(String, String)] = [
-            ("id", message.messageID.map { string($0.description) } ?? "null"),
-            ("destination", message.destination.map { string($0.description) } ?? "null"),
+            ("id", message.messageID.map { JSONText.string($0.description) } ?? "null"),
+            ("destination", message.destination.map { JSONText.string($0.description) } ?? "null"),
             ("timestamp", String(message.timestamp)),
             ("priority", String(message.priority)),
             ("persistent", String(message.deliveryMode == .persistent)),
@@ -95,24 +95,24 @@ enum MessageFormatter {
             ("expiration", String(message.expiration)),
             ("deliveryTime", String(message.deliveryTime)),
         ]
-        if let correlationID = message.correlationID { fields.append(("correlationID", string(correlationID))) }
-        if let replyTo = message.replyTo { fields.append(("replyTo", string(replyTo.description))) }
-        if let type = message.type { fields.append(("type", string(type))) }
-        let properties = message.properties.sorted { $0.key < $1.key }.map { "\(string($0.key)):\(value($0.value))" }
+        if let correlationID = message.correlationID { fields.append(("correlationID", JSONText.string(correlationID))) }
+        if let replyTo = message.replyTo { fields.append(("replyTo", JSONText.string(replyTo.description))) }
+        if let type = message.type { fields.append(("type", JSONText.string(type))) }
+        let properties = message.properties.sorted { $0.key < $1.key }.map { "\(JSONText.string($0.key)):\(value($0.value))" }
         fields.append(("properties", "{" + properties.joined(separator: ",") + "}"))
-        fields.append(("bodyType", string(message.body.kind)))
+        fields.append(("bodyType", JSONText.string(message.body.kind)))
         fields.append(("body", body(message.body)))
-        return "{" + fields.map { "\(string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+        return "{" + fields.map { "\(JSONText.string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
     }
 
     private static func body(_ body: MessageBody) -> String {
         switch body {
         case .empty: "null"
-        case .text(let text): string(text)
-        case .bytes(let data): string(data.base64EncodedString())
+        case .text(let text): JSONText.string(text)
+        case .bytes(let data): JSONText.string(data.base64EncodedString())
         case .object(let data): String(decoding: data, as: UTF8.self)
         case .map(let values):
-            "{" + values.sorted { $0.key < $1.key }.map { "\(string($0.key)):\(value($0.value))" }.joined(separator: ",") + "}"
+            "{" + values.sorted { $0.key < $1.key }.map { "\(JSONText.string($0.key)):\(value($0.value))" }.joined(separator: ",") + "}"
         case .stream(let values): "[" + values.map(value).joined(separator: ",") + "]"
         }
     }
@@ -124,29 +124,10 @@ enum MessageFormatter {
         case .int16(let v): String(v)
         case .int32(let v): String(v)
         case .int64(let v): String(v)
-        case .float(let v): v.isFinite ? String(v) : string(String(v))
-        case .double(let v): v.isFinite ? String(v) : string(String(v))
-        case .string(let v): string(v)
-        case .bytes(let v): string(v.base64EncodedString())
+        case .float(let v): v.isFinite ? String(v) : JSONText.string(String(v))
+        case .double(let v): v.isFinite ? String(v) : JSONText.string(String(v))
+        case .string(let v): JSONText.string(v)
+        case .bytes(let v): JSONText.string(v.base64EncodedString())
         }
-    }
-
-    /// A JSON string literal.
-    static func string(_ text: String) -> String {
-        var escaped = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\r": escaped += "\\r"
-            case "\t": escaped += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped + "\""
     }
 }

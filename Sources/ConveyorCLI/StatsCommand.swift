@@ -28,7 +28,7 @@ struct StatsCommand: AsyncParsableCommand {
         case .json:
             for entry in statistics {
                 let fields: [(String, String)] = [
-                    ("name", MessageFormatter.string(entry.name)), ("depth", "\(entry.depth)"), ("depthBytes", "\(entry.depthBytes)"),
+                    ("name", JSONText.string(entry.name)), ("depth", "\(entry.depth)"), ("depthBytes", "\(entry.depthBytes)"),
                     ("inFlight", "\(entry.inFlight)"), ("consumers", "\(entry.consumers)"), ("enqueued", "\(entry.enqueued)"),
                     ("dequeued", "\(entry.dequeued)"), ("expired", "\(entry.expired)"), ("deadLettered", "\(entry.deadLettered)"),
                     ("dropped", "\(entry.dropped)"),
