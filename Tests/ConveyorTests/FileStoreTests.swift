@@ -3,7 +3,7 @@
 // versus a full scan, and compaction. (The conformance and semantic suites run on the file store
 // through `StoreKind.file`.)
 //
-// Not here: crash tests with SIGKILL'd child processes (the LMDB ones live in CrashRecoveryTests).
+// Crash tests with SIGKILL'd child processes are in CrashRecoveryTests, for both disk stores.
 @testable import Conveyor
 import Dispatch
 import Foundation

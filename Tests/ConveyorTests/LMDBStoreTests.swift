@@ -2,8 +2,7 @@
 // used, the in-process single-open rule, and the message codec's rejection of damaged input.
 // (The conformance and semantic suites run on LMDB through `StoreKind.lmdb`.)
 //
-// Not here: crash tests with SIGKILL'd child processes (issue 4 asks for them; they need a helper
-// executable and belong in their own integration target).
+// Crash tests with SIGKILL'd child processes are in CrashRecoveryTests, for both disk stores.
 @testable import Conveyor
 import ConveyorLMDB
 import Dispatch
