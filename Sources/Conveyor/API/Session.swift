@@ -277,17 +277,12 @@ public final class Session: Sendable, MessageAcknowledging {
     ///   that needs the store (a persistent message in an auto mode).
     func prepareDelivery(_ taken: consuming QueueEntry, from queue: MessageQueue, acknowledgeNow: Bool) -> (message: Message, unstoredAck: QueueEntry?) {
         var entry = taken
-        entry.message.deliveryCount += 1
-        entry.message.redelivered = entry.message.deliveryCount > 1
+        countDelivery(of: &entry)
         if mode.acknowledgesOnDelivery, acknowledgeNow, !(entry.isPersistent && queue.isDurable) {
             queue.markDeliveredAndAcknowledged(bytes: entry.message.body.byteCount)
             return (entry.intoMessage(), nil)
         }
-        if !mode.acknowledgesOnDelivery {
-            state.withLock { $0.unacknowledged.append(Delivery(queue: queue, entry: entry)) }
-        }
-        var message = entry.message
-        if mode == .clientAcknowledge { message.acknowledger = self }
+        let message = recordDelivery(of: entry, from: queue)
         return (message, mode.acknowledgesOnDelivery && acknowledgeNow ? entry : nil)
     }
 
@@ -296,10 +291,25 @@ public final class Session: Sendable, MessageAcknowledging {
     /// acknowledges (or redelivers) when the listener returns.
     func prepareListenerDelivery(_ taken: QueueEntry, from queue: MessageQueue) -> (message: Message, delivered: QueueEntry) {
         var entry = taken
+        countDelivery(of: &entry)
+        return (recordDelivery(of: entry, from: queue), entry)
+    }
+
+    /// One more delivery: the count goes up and, from the second on, the message is flagged redelivered.
+    private func countDelivery(of entry: inout QueueEntry) {
         entry.message.deliveryCount += 1
         entry.message.redelivered = entry.message.deliveryCount > 1
-        let (message, _) = prepareDelivery(taken, from: queue, acknowledgeNow: false)
-        return (message, entry)
+    }
+
+    /// Remembers a delivery until acknowledge or commit (client and transacted modes) and returns the
+    /// application's copy of the message.
+    private func recordDelivery(of entry: QueueEntry, from queue: MessageQueue) -> Message {
+        if !mode.acknowledgesOnDelivery {
+            state.withLock { $0.unacknowledged.append(Delivery(queue: queue, entry: entry)) }
+        }
+        var message = entry.message
+        if mode == .clientAcknowledge { message.acknowledger = self }
+        return message
     }
 
     /// Acknowledges one message delivered in an auto mode.
