@@ -58,9 +58,11 @@ struct LMDBBatchWriter {
             guard let destination = try destinationID(key, create: false) else { return }
             try LMDBKey.with(destination: destination, sequence: sequence) { (key) throws(LMDBError) in
                 // Only an existing reference is updated: a count never creates one.
-                guard try transaction.get(databases.references, key) != nil else { return }
-                try LMDBValue.with(UInt32(clamping: max(count, 0))) { (value) throws(LMDBError) in
-                    try transaction.put(databases.references, key, value)
+                guard let raw = try transaction.get(databases.references, key) else { return }
+                guard var value = ReferenceValue.read(raw) else { throw .corrupted("message reference") }
+                value.deliveryCount = UInt32(clamping: max(count, 0))
+                try value.withBytes { (bytes) throws(LMDBError) in
+                    try transaction.put(databases.references, key, bytes)
                 }
             }
         case .saveSubscription(let record):
@@ -108,9 +110,10 @@ struct LMDBBatchWriter {
                 }
             }
         }
+        let reference = ReferenceValue(deliveryCount: 0, bodyBytes: UInt32(clamping: stored.message.body.byteCount))
         for destination in destinations {
             try LMDBKey.with(destination: destination, sequence: stored.sequence) { (key) throws(LMDBError) in
-                try LMDBValue.with(UInt32(0)) { (value) throws(LMDBError) in
+                try reference.withBytes { (value) throws(LMDBError) in
                     try transaction.put(databases.references, key, value)
                 }
             }

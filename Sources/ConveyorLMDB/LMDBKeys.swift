@@ -57,6 +57,35 @@ enum LMDBValue {
     }
 }
 
+/// The value of a `references` entry: the delivery count, then the message's body size (so that a
+/// queue's size is known from its references alone, without reading a body). Stores written before
+/// the size was added hold only the count; their size reads as 0.
+struct ReferenceValue {
+    var deliveryCount: UInt32
+    var bodyBytes: UInt32
+
+    /// Lends the 8 little-endian bytes of the value.
+    @inline(__always)
+    func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        var bytes = (deliveryCount.littleEndian, bodyBytes.littleEndian)
+        return try withUnsafeBytes(of: &bytes) { (raw) throws(E) -> R in try body(raw) }
+    }
+
+    /// Reads a value of 8 bytes (or 4, count only); `nil` for any other length.
+    static func read(_ bytes: UnsafeRawBufferPointer) -> ReferenceValue? {
+        switch bytes.count {
+        case 8:
+            ReferenceValue(
+                deliveryCount: UInt32(littleEndian: bytes.loadUnaligned(as: UInt32.self)),
+                bodyBytes: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+        case 4:
+            ReferenceValue(deliveryCount: UInt32(littleEndian: bytes.loadUnaligned(as: UInt32.self)), bodyBytes: 0)
+        default:
+            nil
+        }
+    }
+}
+
 extension Array where Element == UInt8 {
     /// `withUnsafeBytes` with a typed error (the standard one only rethrows `any Error`).
     @inline(__always)

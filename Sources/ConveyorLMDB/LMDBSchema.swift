@@ -8,7 +8,7 @@ import CLMDB
 /// | --- | --- | --- |
 /// | `bodies` | sequence (u64) | the message (``MessageCodec``), stored once however many references it has |
 /// | `refcounts` | sequence (u64) | reference count (u32 LE), present only when above 1 |
-/// | `references` | destination ID (u64) ‖ sequence (u64) | delivery count (u32 LE) |
+/// | `references` | destination ID (u64) ‖ sequence (u64) | delivery count (u32 LE) ‖ body bytes (u32 LE) |
 /// | `destinations` | destination ID (u64) | the queue or subscription key (``MessageCodec``) |
 /// | `subscriptions` | destination ID (u64) | the subscription record (``MessageCodec``) |
 /// | `metadata` | ASCII name | `schema` (u32 LE), `highestSequence` (u64 LE) |

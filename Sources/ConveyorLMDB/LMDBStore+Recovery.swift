@@ -10,16 +10,42 @@ extension LMDBStore {
         var lastDestinationID: UInt64
     }
 
-    /// Reads the whole store in one read transaction (one consistent snapshot).
-    ///
-    /// References are read queue by queue in sequence order (the key order), and each body is
-    /// decoded once however many references it has. Everything is read for now; when the broker
-    /// pages bodies (backlog on disk), this will return references and only the first bodies of
-    /// each queue, and the broker will read the rest through the store as it goes.
+    /// Reads what the store holds in one read transaction (one consistent snapshot): subscriptions,
+    /// destination IDs, and each queue's size from its references. No body is read: a broker pages
+    /// them in with ``LMDBStore/messages(in:after:limit:)``.
     static func readSnapshot(_ environment: LMDBEnvironment) throws(ConveyorError) -> Snapshot {
         let databases = environment.databases
         return try environment.read { (transaction) throws(any Error) -> Snapshot in
             try SnapshotReader(transaction: transaction, databases: databases).read()
+        }
+    }
+
+    /// Reads up to `limit` references of one destination above `sequence`, in key (sequence) order,
+    /// with their bodies, in one read transaction.
+    static func readPage(
+        _ environment: LMDBEnvironment, destination: UInt64, after sequence: UInt64, limit: Int
+    ) throws(ConveyorError) -> [RecoveredMessage] {
+        let databases = environment.databases
+        return try environment.read { (transaction) throws(any Error) -> [RecoveredMessage] in
+            var page: [RecoveredMessage] = []
+            page.reserveCapacity(min(limit, 4096))
+            guard limit > 0, sequence < .max else { return page }
+            let reader = SnapshotReader(transaction: transaction, databases: databases)
+            try transaction.withCursor(databases.references) { (cursor) throws(LMDBError) in
+                var entry = try LMDBKey.with(destination: destination, sequence: sequence + 1) { (key) throws(LMDBError) in
+                    try cursor.seek(atLeast: key)
+                }
+                while page.count < limit, let item = entry {
+                    guard let reference = LMDBKey.reference(item.key) else { throw .corrupted("message reference") }
+                    guard reference.destination == destination else { break }
+                    guard let value = ReferenceValue.read(item.value) else { throw .corrupted("message reference") }
+                    page.append(RecoveredMessage(
+                        sequence: reference.sequence, message: try reader.body(reference.sequence),
+                        deliveryCount: Int(value.deliveryCount)))
+                    entry = try cursor.next()
+                }
+            }
+            return page
         }
     }
 }
@@ -33,12 +59,18 @@ private struct SnapshotReader {
         let highest = try highestSequence()
         let (keysByID, lastDestinationID) = try destinations()
         let subscriptions = try subscriptionRecords()
-        let messages = try references(keysByID: keysByID, shared: try sharedSequences())
+        var queues: [StoreQueueKey: StoredQueueSummary] = [:]
+        for (id, summary) in try summaries() {
+            guard let key = keysByID[id] else {
+                throw ConveyorError(.storage, "the store holds references for destination ID \(id), which it does not name")
+            }
+            queues[key] = summary
+        }
         var destinations: [StoreQueueKey: UInt64] = [:]
         destinations.reserveCapacity(keysByID.count)
         for (id, key) in keysByID { destinations[key] = id }
         return LMDBStore.Snapshot(
-            recovery: StoreRecovery(subscriptions: subscriptions, messages: messages, highestSequence: highest),
+            recovery: StoreRecovery(subscriptions: subscriptions, queues: queues, highestSequence: highest),
             destinations: destinations, lastDestinationID: lastDestinationID)
     }
 
@@ -83,67 +115,34 @@ private struct SnapshotReader {
         return records
     }
 
-    /// The sequences of messages with more than one reference.
-    private func sharedSequences() throws(LMDBError) -> Set<UInt64> {
-        try transaction.withCursor(databases.refcounts) { (cursor) throws(LMDBError) in
-            var result: Set<UInt64> = []
+    /// How many references each destination holds and their body bytes: one walk over the
+    /// references (small fixed-size entries), never touching a body.
+    private func summaries() throws(LMDBError) -> [UInt64: StoredQueueSummary] {
+        try transaction.withCursor(databases.references) { (cursor) throws(LMDBError) in
+            var result: [UInt64: StoredQueueSummary] = [:]
+            var currentID: UInt64?
+            var current = StoredQueueSummary(count: 0, bytes: 0)
             var entry = try cursor.first()
-            while let current = entry {
-                guard let sequence = LMDBKey.number(current.key) else { throw .corrupted("reference count key") }
-                result.insert(sequence)
+            while let item = entry {
+                guard let reference = LMDBKey.reference(item.key), let value = ReferenceValue.read(item.value)
+                else { throw .corrupted("message reference") }
+                if reference.destination != currentID {
+                    if let id = currentID { result[id] = current }
+                    currentID = reference.destination
+                    current = StoredQueueSummary(count: 0, bytes: 0)
+                }
+                current.count += 1
+                current.bytes += Int(value.bodyBytes)
                 entry = try cursor.next()
             }
+            if let id = currentID { result[id] = current }
             return result
         }
     }
 
-    /// Walks the references in key order (destination, then sequence) with their bodies.
-    private func references(
-        keysByID: [UInt64: StoreQueueKey], shared: Set<UInt64>
-    ) throws -> [StoreQueueKey: [RecoveredMessage]] {
-        var messages: [StoreQueueKey: [RecoveredMessage]] = [:]
-        var decodedShared: [UInt64: Message] = [:]
-        var currentID: UInt64?
-        var current: [RecoveredMessage] = []
-
-        func flush() throws(ConveyorError) {
-            guard let id = currentID, !current.isEmpty else { return }
-            guard let key = keysByID[id] else {
-                throw ConveyorError(.storage, "the store holds references for destination ID \(id), which it does not name")
-            }
-            messages[key] = current
-            current = []
-        }
-
-        try transaction.withCursor(databases.references) { (cursor) throws(LMDBError) in
-            var entry = try cursor.first()
-            while let item = entry {
-                guard let reference = LMDBKey.reference(item.key),
-                      let count = LMDBValue.read(item.value, as: UInt32.self)
-                else { throw .corrupted("message reference") }
-                if reference.destination != currentID {
-                    // Flushing throws only for an unnamed destination: corrupt data.
-                    do throws(ConveyorError) { try flush() } catch { throw .corrupted("reading references", error.message) }
-                    currentID = reference.destination
-                }
-                let message: Message
-                if shared.contains(reference.sequence), let decoded = decodedShared[reference.sequence] {
-                    message = decoded
-                } else {
-                    message = try body(reference.sequence)
-                    if shared.contains(reference.sequence) { decodedShared[reference.sequence] = message }
-                }
-                current.append(RecoveredMessage(sequence: reference.sequence, message: message, deliveryCount: Int(count)))
-                entry = try cursor.next()
-            }
-        }
-        try flush()
-        return messages
-    }
-
     /// Reads and decodes one body. A decoding failure is reported as corrupt data (LMDB's
     /// `MDB_CORRUPTED`), as is a reference whose body is missing.
-    private func body(_ sequence: UInt64) throws(LMDBError) -> Message {
+    func body(_ sequence: UInt64) throws(LMDBError) -> Message {
         try LMDBKey.with(sequence) { (key) throws(LMDBError) -> Message in
             guard let raw = try transaction.get(databases.bodies, key) else {
                 throw .corrupted("reading bodies", "message \(sequence) is referenced but its body is missing")

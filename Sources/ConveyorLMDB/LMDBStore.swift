@@ -67,9 +67,12 @@ public final class LMDBStore: MessageStore {
     /// `true`: commits write and, in the durable modes, sync to disk.
     public var commitMayBlock: Bool { true }
 
-    /// Opens the directory (creating it if needed) and reads everything it holds.
-    /// - Returns: The subscriptions, the references of every queue and subscription with their
-    ///   messages and delivery counts, and the highest sequence ever stored.
+    /// `true`: a broker keeps a window of each queue in memory and reads the rest from the map.
+    public var pagesMessages: Bool { true }
+
+    /// Opens the directory (creating it if needed) and reads what it holds, without the bodies.
+    /// - Returns: The subscriptions, how many references each queue and subscription holds (from
+    ///   the references alone, never reading a body), and the highest sequence ever stored.
     /// - Throws: ``ConveyorError/Code/storage`` if the store is already open (in this object or
     ///   another one on the same directory), if the directory cannot be created or opened, or if
     ///   its files are damaged; the message names the path and the cause.
@@ -98,6 +101,18 @@ public final class LMDBStore: MessageStore {
                 OpenDirectories.release(path)
                 throw error
             }
+        }
+    }
+
+    /// Reads a page of a queue's references with their messages, in one read transaction.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or a body cannot be read.
+    public func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
+        try core.withLock { (core) throws(ConveyorError) -> [RecoveredMessage] in
+            guard let environment = core.environment else {
+                throw ConveyorError(.storage, "the LMDB store at '\(directory)' is closed; open a broker on it first")
+            }
+            guard let destination = core.destinations[queue] else { return [] }
+            return try Self.readPage(environment, destination: destination, after: sequence, limit: limit)
         }
     }
 

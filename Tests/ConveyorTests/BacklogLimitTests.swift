@@ -291,7 +291,11 @@ private final class SlowCommitStore: MessageStore {
 
     var name: String { "slow \(base.name)" }
     var commitMayBlock: Bool { true }
+    var pagesMessages: Bool { base.pagesMessages }
     func open() throws(ConveyorError) -> StoreRecovery { try base.open() }
+    func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
+        try base.messages(in: queue, after: sequence, limit: limit)
+    }
     func commit(_ batch: StoreBatch) throws(ConveyorError) {
         usleep(20_000)  // the simulated disk latency, on the broker's commit queue
         try base.commit(batch)

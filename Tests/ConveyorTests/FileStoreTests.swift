@@ -40,7 +40,7 @@ struct FileStoreTests {
         for scan in [false, true] {
             if scan { directory.removeSnapshot() }
             let reopened = FileStore(directory: directory.url, options: options)
-            let recovery = try reopened.open()
+            let recovery = try reopened.openAndReadAll()
             defer { reopened.close() }
             #expect(recovery.highestSequence == 2)
             #expect(recovery.subscriptions.map(\.key) == [subscription])
@@ -76,7 +76,7 @@ struct FileStoreTests {
         #expect(failures.withLock { $0 }.isEmpty)
         directory.removeSnapshot()
         let reopened = FileStore(directory: directory.url, options: options)
-        let recovery = try reopened.open()
+        let recovery = try reopened.openAndReadAll()
         defer { reopened.close() }
         let all = recovery.messages.values.flatMap { $0.map(\.sequence) }
         #expect(Set(all) == Set((1...UInt64(threads * perThread)).map { $0 }))
@@ -139,8 +139,8 @@ struct FileStoreTests {
         #expect(try fileSize(segment) < size)
 
         let store = FileStore(directory: directory.url, options: .init(durability: .sync))
-        let recovery = try store.open()
-        #expect(recovery.messages[.queue("orders")]?.map(\.sequence).sorted() == [1, 2])
+        let recovery = try store.openAndReadAll()
+        #expect(recovery.messages[.queue("orders")]?.map(\.sequence) == [1, 2])
         #expect(try fileSize(segment) == records[2])
         // The store goes on from the cut, and what it writes next survives.
         try store.commit(StoreBatch([.add(StoredMessage(sequence: 4, message: storedMessage(4), targets: [.queue("orders")]))]))
@@ -232,7 +232,7 @@ struct FileStoreTests {
 
         try first.commit(StoreBatch([.add(StoredMessage(sequence: 1, message: storedMessage(1), targets: [.queue("orders")]))]))
         first.close()
-        let recovery = try second.open()
+        let recovery = try second.openAndReadAll()
         defer { second.close() }
         #expect(recovery.messages[.queue("orders")]?.map(\.sequence) == [1])
     }
@@ -289,8 +289,9 @@ struct FileStoreTests {
         for scan in [false, true] {
             if scan { directory.removeSnapshot() }
             let reopened = FileStore(directory: directory.url, options: options)
-            let recovery = try reopened.open()
+            let recovery = try reopened.openAndReadAll()
             #expect(recovery.highestSequence == count)
+            #expect(recovery.queues.isEmpty)
             let allEmpty = recovery.messages.values.allSatisfy { $0.isEmpty }
             #expect(allEmpty)
             #expect(recovery.subscriptions.map(\.key) == [subscription])
@@ -346,6 +347,323 @@ struct FileStoreTests {
         }
         #expect(after * 4 < before, "journal \(before) → \(after) bytes")
     }
+
+    // MARK: Paging
+
+    @Test
+    func pagesAreAscendingWithDeliveryCountsAfterOutOfOrderAddsAndRemoves() throws {
+        let directory = JournalDirectory()
+        let store = FileStore(directory: directory.url, options: .init(durability: .osBuffered))
+        let recovery = try store.open()
+        defer { store.close() }
+        #expect(store.pagesMessages)
+        #expect(recovery.queues.isEmpty)
+        let orders = StoreQueueKey.queue("orders")
+        for sequence: UInt64 in [5, 3, 9, 1] {
+            try store.commit(StoreBatch([.add(StoredMessage(sequence: sequence, message: storedMessage(sequence), targets: [orders]))]))
+        }
+        try store.commit(StoreBatch([
+            .setDeliveryCount(sequence: 3, in: orders, count: 2),
+            .setDeliveryCount(sequence: 9, in: orders, count: 7),
+        ]))
+        func page(after: UInt64, limit: Int) throws -> [String] {
+            try store.messages(in: orders, after: after, limit: limit).map {
+                #expect($0.message.text == "message \($0.sequence)")
+                return "\($0.sequence)/\($0.deliveryCount)"
+            }
+        }
+        #expect(try page(after: 0, limit: 10) == ["1/0", "3/2", "5/0", "9/7"])
+        #expect(try page(after: 0, limit: 2) == ["1/0", "3/2"])
+        #expect(try page(after: 3, limit: 2) == ["5/0", "9/7"])
+        #expect(try page(after: 4, limit: 1) == ["5/0"])
+        #expect(try page(after: 9, limit: 5) == [])
+        #expect(try page(after: 0, limit: 0) == [])
+
+        try store.commit(StoreBatch([.remove(sequence: 3, from: orders), .remove(sequence: 9, from: orders)]))
+        #expect(try page(after: 0, limit: 10) == ["1/0", "5/0"])
+        #expect(try page(after: 1, limit: 1) == ["5/0"])
+        // A sequence added again after its removal comes back in its place.
+        try store.commit(StoreBatch([.add(StoredMessage(sequence: 3, message: storedMessage(3), targets: [orders]))]))
+        #expect(try page(after: 0, limit: 10) == ["1/0", "3/0", "5/0"])
+        #expect(try store.messages(in: .queue("unknown"), after: 0, limit: 10).isEmpty)
+
+        store.close()
+        #expect(throws: ConveyorError.self) { try store.messages(in: orders, after: 0, limit: 10) }
+    }
+
+    @Test
+    func pagesMatchAModelUnderRandomOutOfOrderAddsAndRemoves() throws {
+        let directory = JournalDirectory()
+        let options = FileStore.Options(durability: .osBuffered, segmentSize: 64 << 10, compactsAutomatically: false)
+        let store = FileStore(directory: directory.url, options: options)
+        _ = try store.open()
+        var generator = SeededGenerator(seed: 42)
+        let queues: [StoreQueueKey] = [.queue("a"), .queue("b"), .subscription(SubscriptionKey(clientID: "c", name: "s"))]
+        var model: [StoreQueueKey: [UInt64: Int]] = [:]
+        // Sequences arrive mostly ascending, with some held back and committed later.
+        let pending = Array(UInt64(1)...3_000)
+        var next = 0
+        var heldBack: [UInt64] = []
+        while next < pending.count || !heldBack.isEmpty {
+            var batch = StoreBatch()
+            let sequence: UInt64
+            if next < pending.count, heldBack.isEmpty || Int.random(in: 0..<4, using: &generator) != 0 {
+                sequence = pending[next]
+                next += 1
+                if Int.random(in: 0..<5, using: &generator) == 0 {
+                    heldBack.append(sequence)
+                    continue
+                }
+            } else {
+                sequence = heldBack.remove(at: Int.random(in: 0..<heldBack.count, using: &generator))
+            }
+            let targets = queues.filter { _ in Bool.random(using: &generator) }
+            guard !targets.isEmpty else { continue }
+            batch.append(.add(StoredMessage(sequence: sequence, message: storedMessage(sequence), targets: targets)))
+            for target in targets { model[target, default: [:]][sequence] = 0 }
+            // Acknowledge or redeliver some held references.
+            for _ in 0..<2 {
+                let target = queues.randomElement(using: &generator)!
+                guard let victim = model[target]?.keys.randomElement(using: &generator) else { continue }
+                if Bool.random(using: &generator) {
+                    batch.append(.remove(sequence: victim, from: target))
+                    model[target]?[victim] = nil
+                } else {
+                    let count = Int.random(in: 1..<9, using: &generator)
+                    batch.append(.setDeliveryCount(sequence: victim, in: target, count: count))
+                    model[target]?[victim] = count
+                }
+            }
+            try store.commit(batch)
+        }
+        try store.compact()
+
+        func check(_ contents: [StoreQueueKey: [RecoveredMessage]], _ label: String) {
+            for queue in queues {
+                let expected = (model[queue] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)/\($0.value)" }
+                let actual = (contents[queue] ?? []).map { "\($0.sequence)/\($0.deliveryCount)" }
+                #expect(actual == expected, "\(label): \(queue)")
+            }
+        }
+        for pageSize in [1, 7, 100, 5_000] {
+            var live: [StoreQueueKey: [RecoveredMessage]] = [:]
+            for queue in queues { live[queue] = try store.readAll(of: queue, pageSize: pageSize) }
+            check(live, "live, pages of \(pageSize)")
+        }
+        store.close()
+        // The summaries count the references and their encoded body bytes.
+        var expectedQueues: [StoreQueueKey: StoredQueueSummary] = [:]
+        for (queue, references) in model where !references.isEmpty {
+            let bytes = references.keys.reduce(0) { $0 + MessageCodec.encode(storedMessage($1)).count }
+            expectedQueues[queue] = StoredQueueSummary(count: references.count, bytes: bytes)
+        }
+        let fromSnapshot = try recover(directory, options)
+        check(fromSnapshot.messages, "from the snapshot")
+        #expect(fromSnapshot.queues == expectedQueues)
+        directory.removeSnapshot()
+        let fromScan = try recover(directory, options)
+        check(fromScan.messages, "from a scan")
+        #expect(fromScan.queues == expectedQueues)
+    }
+
+    @Test
+    func pagingAfterReopenFromSnapshotAndFromScanIsTheSame() throws {
+        let directory = JournalDirectory()
+        let options = FileStore.Options(durability: .osBuffered, segmentSize: 64 << 10, compactsAutomatically: false)
+        let store = FileStore(directory: directory.url, options: options)
+        _ = try store.open()
+        let audit = StoreQueueKey.subscription(SubscriptionKey(clientID: "c", name: "audit"))
+        let orders = StoreQueueKey.queue("orders")
+        // Descending blocks of ascending sequences, so the index sees plenty out of order.
+        for block in stride(from: UInt64(9), through: 0, by: -1) {
+            var batch = StoreBatch()
+            for sequence in (block * 100 + 1)...(block * 100 + 100) {
+                let targets: [StoreQueueKey] = sequence % 3 == 0 ? [orders, audit] : [orders]
+                batch.append(.add(StoredMessage(sequence: sequence, message: storedMessage(sequence, padding: 200), targets: targets)))
+            }
+            try store.commit(batch)
+        }
+        try store.commit(StoreBatch((1...1_000).filter { $0 % 4 == 0 }.map { .remove(sequence: $0, from: orders) }))
+        try store.commit(StoreBatch((1...1_000).filter { $0 % 10 == 1 }.map { .setDeliveryCount(sequence: $0, in: orders, count: 3) }))
+        // Acknowledging most of the oldest block lets compaction copy the rest forward.
+        try store.commit(StoreBatch((901...1_000).filter { $0 % 50 != 0 }.flatMap {
+            [StoreOperation.remove(sequence: $0, from: orders), .remove(sequence: $0, from: audit)]
+        }))
+        #expect(try store.compact() > 0)
+        let before = [orders: try store.readAll(of: orders, pageSize: 13), audit: try store.readAll(of: audit, pageSize: 13)]
+        store.close()
+
+        let fromSnapshot = try recover(directory, options)
+        directory.removeSnapshot()
+        let fromScan = try recover(directory, options)
+        for queue in [orders, audit] {
+            let expected = before[queue]?.map { "\($0.sequence)/\($0.deliveryCount)/\($0.message.text ?? "")" }
+            #expect(fromSnapshot.messages[queue]?.map { "\($0.sequence)/\($0.deliveryCount)/\($0.message.text ?? "")" } == expected)
+            #expect(fromScan.messages[queue]?.map { "\($0.sequence)/\($0.deliveryCount)/\($0.message.text ?? "")" } == expected)
+        }
+        #expect(summary(fromSnapshot) == summary(fromScan))
+        #expect(fromScan.messages[orders]?.first?.sequence == 1)
+        let expectedInOrders = (1...1_000).filter { (sequence: Int) -> Bool in sequence % 4 != 0 && (sequence <= 900 || sequence % 50 == 0) }
+        #expect(fromScan.messages[orders]?.count == expectedInOrders.count)
+    }
+
+    @Test
+    func pagesReadWhileOtherThreadsCommitAndCompactStayConsistent() throws {
+        let directory = JournalDirectory()
+        let options = FileStore.Options(durability: .osBuffered, segmentSize: 64 << 10)
+        let store = FileStore(directory: directory.url, options: options)
+        _ = try store.open()
+        defer { store.close() }
+        let orders = StoreQueueKey.queue("orders")
+        let total: UInt64 = 3_000
+        let problems = Mutex<[String]>([])
+        let done = Atomic<Bool>(false)
+        DispatchQueue.concurrentPerform(iterations: 3) { worker in
+            do {
+                if worker == 0 {
+                    // The producer, acknowledging older messages as it goes (which makes compaction run).
+                    for sequence in 1...total {
+                        var batch = StoreBatch([.add(StoredMessage(sequence: sequence, message: storedMessage(sequence, padding: 500), targets: [orders]))])
+                        if sequence > 50, sequence % 10 != 0 { batch.append(.remove(sequence: sequence - 50, from: orders)) }
+                        if sequence % 7 == 0 { batch.append(.setDeliveryCount(sequence: sequence, in: orders, count: 1)) }
+                        try store.commit(batch)
+                    }
+                    done.store(true, ordering: .releasing)
+                    return
+                }
+                // Readers, paging from the start again and again.
+                while !done.load(ordering: .acquiring) {
+                    var after: UInt64 = 0
+                    while true {
+                        let page = try store.messages(in: orders, after: after, limit: worker == 1 ? 5 : 64)
+                        for message in page {
+                            if message.sequence <= after { problems.withLock { $0.append("\(message.sequence) after \(after)") } }
+                            if message.message.text != storedMessage(message.sequence, padding: 500).text {
+                                problems.withLock { $0.append("wrong body for \(message.sequence)") }
+                            }
+                            after = message.sequence
+                        }
+                        if page.count < (worker == 1 ? 5 : 64) { break }
+                    }
+                }
+            } catch {
+                problems.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(problems.withLock { $0 }.isEmpty, "\(problems.withLock { $0.prefix(5) })")
+        let expected = (1...total).filter { $0 > total - 50 || $0 % 10 == 0 }
+        let all = try store.readAll(of: orders, pageSize: 100)
+        #expect(all.map(\.sequence) == expected)
+        #expect(all.allSatisfy { $0.deliveryCount == ($0.sequence % 7 == 0 ? 1 : 0) })
+    }
+
+    @Test
+    func summaryCountsAndBytesSurviveReopen() throws {
+        let directory = JournalDirectory()
+        let options = FileStore.Options(durability: .osBuffered)
+        let store = FileStore(directory: directory.url, options: options)
+        _ = try store.open()
+        let audit = StoreQueueKey.subscription(SubscriptionKey(clientID: nil, name: "audit"))
+        var expected: [StoreQueueKey: StoredQueueSummary] = [:]
+        for sequence in UInt64(1)...40 {
+            let message = storedMessage(sequence, padding: Int(sequence) * 10)
+            let targets: [StoreQueueKey] = sequence % 2 == 0 ? [.queue("even"), audit] : [.queue("odd")]
+            try store.commit(StoreBatch([.add(StoredMessage(sequence: sequence, message: message, targets: targets))]))
+            for target in targets where sequence % 5 != 0 {
+                expected[target, default: StoredQueueSummary(count: 0, bytes: 0)].count += 1
+                expected[target, default: StoredQueueSummary(count: 0, bytes: 0)].bytes += MessageCodec.encode(message).count
+            }
+            if sequence % 5 == 0 {
+                try store.commit(StoreBatch(targets.map { .remove(sequence: sequence, from: $0) }))
+            }
+        }
+        try store.commit(StoreBatch([.add(StoredMessage(sequence: 41, message: storedMessage(41), targets: [.queue("gone")]))]))
+        try store.commit(StoreBatch([.purge(.queue("gone"))]))
+        store.close()
+        for scan in [false, true] {
+            if scan { directory.removeSnapshot() }
+            let reopened = FileStore(directory: directory.url, options: options)
+            let recovery = try reopened.open()
+            #expect(recovery.queues == expected, "scan: \(scan)")
+            #expect(recovery.queues[.queue("gone")] == nil)
+            #expect(recovery.highestSequence == 41)
+            reopened.close()
+        }
+    }
+
+    @Test
+    func aBodyThatDoesNotDecodeIsAnErrorNamingFileAndOffset() async throws {
+        let directory = JournalDirectory()
+        try writeThreeRecords(directory)
+        let segment = try #require(directory.segmentFiles.last)
+        let records = try recordOffsets(segment)
+        // Break the second message's body under a CRC that still checks: opening reads no body and
+        // succeeds; reading the page finds it.
+        var bytes = [UInt8](try Data(contentsOf: segment))
+        let payloadStart = Int(records[1]) + 20
+        let payloadEnd = Int(records[2])
+        let bodyStart = try #require((payloadStart..<(payloadEnd - 4)).first { position in
+            let length = bytes[position..<(position + 4)].reversed().reduce(0) { $0 << 8 | Int($1) }
+            return position + 4 + length == payloadEnd
+        }) + 4
+        bytes[bodyStart] ^= 0xFF
+        let crc = CRC32.checksum(Array(bytes[payloadStart..<payloadEnd]), continuing: CRC32.checksum(Array(bytes[(payloadStart - 16)..<(payloadStart - 4)])))
+        withUnsafeBytes(of: crc.littleEndian) { bytes.replaceSubrange((payloadStart - 4)..<payloadStart, with: $0) }
+        try Data(bytes).write(to: segment)
+
+        let store = FileStore(directory: directory.url)
+        defer { store.close() }
+        let recovery = try store.open()
+        #expect(recovery.queues[.queue("orders")]?.count == 3)
+        #expect(try store.messages(in: .queue("orders"), after: 0, limit: 1).map(\.sequence) == [1])
+        let error = await expectError(.storage) { try store.messages(in: .queue("orders"), after: 0, limit: 10) }
+        #expect(error?.message.contains(segment.lastPathComponent) == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("offset \(bodyStart)") == true, "\(error?.message ?? "")")
+        #expect(try store.messages(in: .queue("orders"), after: 2, limit: 10).map(\.sequence) == [3])
+    }
+
+    @Test
+    func referenceListMatchesADictionaryUnderRandomChanges() {
+        var generator = SeededGenerator(seed: 7)
+        var list = ReferenceList()
+        var model: [UInt64: UInt32] = [:]
+        var top: UInt64 = 0
+        for step in 0..<40_000 {
+            switch Int.random(in: 0..<10, using: &generator) {
+            case 0..<4:
+                top += UInt64.random(in: 1...3, using: &generator)
+                #expect(list.insert(top, deliveryCount: 0) == (model.updateValue(0, forKey: top) == nil))
+            case 4:
+                // Out of order: somewhere below the top.
+                let sequence = UInt64.random(in: 0...top, using: &generator)
+                let count = UInt32.random(in: 0..<5, using: &generator)
+                #expect(list.insert(sequence, deliveryCount: count) == (model.updateValue(count, forKey: sequence) == nil))
+            case 5..<8:
+                // Mostly from the front, like acknowledgements.
+                let sequence = model.isEmpty ? 0 : (Bool.random(using: &generator) ? model.keys.min()! : model.keys.randomElement(using: &generator)!)
+                #expect(list.remove(sequence) == model.removeValue(forKey: sequence))
+            case 8:
+                let sequence = UInt64.random(in: 0...top + 1, using: &generator)
+                list.setDeliveryCount(sequence, to: 9)
+                if model[sequence] != nil { model[sequence] = 9 }
+            default:
+                let sequence = UInt64.random(in: 0...top + 1, using: &generator)
+                #expect(list.deliveryCount(of: sequence) == model[sequence])
+            }
+            if step % 997 == 0 {
+                #expect(list.count == model.count)
+                var all: [String] = []
+                list.forEachLive { all.append("\($0)/\($1)") }
+                let expected = model.sorted { $0.key < $1.key }.map { "\($0.key)/\($0.value)" }
+                #expect(all == expected)
+                let after = UInt64.random(in: 0...top + 1, using: &generator)
+                let page: [String] = list.page(after: after, limit: 10).map { "\($0.sequence)/\($0.deliveryCount)" }
+                let expectedPage: [String] = Array(model.keys.filter { $0 > after }.sorted().prefix(10).map { "\($0)/\(model[$0]!)" })
+                #expect(page == expectedPage)
+            }
+        }
+        #expect(list.count == model.count)
+    }
 }
 }
 
@@ -380,11 +698,11 @@ private func writeThreeRecords(_ directory: JournalDirectory) throws {
     directory.removeSnapshot()
 }
 
-/// Opens the directory, returns what it recovered and closes it again.
-private func recover(_ directory: JournalDirectory, _ options: FileStore.Options = .init()) throws -> StoreRecovery {
+/// Opens the directory, reads everything it holds (in pages) and closes it again.
+private func recover(_ directory: JournalDirectory, _ options: FileStore.Options = .init()) throws -> StoreContents {
     let store = FileStore(directory: directory.url, options: options)
     defer { store.close() }
-    return try store.open()
+    return try store.openAndReadAll()
 }
 
 /// Where each record of a segment starts, read from the frames (16-byte segment header, then
@@ -424,16 +742,31 @@ private func flipBit(_ file: URL, at offset: UInt64) throws {
     try Data(bytes).write(to: file)
 }
 
-/// Sequences per key with counts and body texts, comparable across recoveries.
-private func summary(_ recovery: StoreRecovery) -> [String: [String]] {
+/// Sequences per key with counts and body texts, and the summaries, comparable across recoveries.
+private func summary(_ recovery: StoreContents) -> [String: [String]] {
     var result: [String: [String]] = [:]
     for (key, references) in recovery.messages where !references.isEmpty {
-        result[key.description] = references.sorted { $0.sequence < $1.sequence }
-            .map { "\($0.sequence)/\($0.deliveryCount)/\($0.message.text?.count ?? -1)" }
+        result[key.description] = references.map { "\($0.sequence)/\($0.deliveryCount)/\($0.message.text ?? "?")" }
+    }
+    for (key, queue) in recovery.queues {
+        result["summary " + key.description] = ["\(queue.count)", "\(queue.bytes)"]
     }
     result["subscriptions"] = recovery.subscriptions.map(\.key.description).sorted()
     result["highest"] = ["\(recovery.highestSequence)"]
     return result
+}
+
+/// A small deterministic random number generator (SplitMix64), so random tests repeat.
+private struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
 
 /// "message <sequence>" (plus `padding` filler characters) with the headers a producer sets.

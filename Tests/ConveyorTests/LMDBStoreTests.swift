@@ -37,7 +37,7 @@ struct LMDBStoreTests {
             store.close()
         }
         let reopened = LMDBStore(directory: directory.url, options: options)
-        let recovery = try reopened.open()
+        let recovery = try reopened.openAndReadAll()
         defer { reopened.close() }
         #expect(recovery.highestSequence == 2)
         #expect(recovery.subscriptions.map(\.key) == [subscription])
@@ -74,7 +74,7 @@ struct LMDBStoreTests {
         store.close()
 
         let reopened = LMDBStore(directory: directory.url, options: options)
-        let recovery = try reopened.open()
+        let recovery = try reopened.openAndReadAll()
         defer { reopened.close() }
         let kept = recovery.messages.values.flatMap { $0 }
         #expect(kept.count == threads * perThread / 2)
@@ -101,7 +101,7 @@ struct LMDBStoreTests {
         store.close()
 
         let reopened = LMDBStore(directory: directory.url, options: options)
-        let recovery = try reopened.open()
+        let recovery = try reopened.openAndReadAll()
         defer { reopened.close() }
         #expect(recovery.messages[.queue("big")]?.count == 10)
         #expect(recovery.messages[.queue("big")]?.allSatisfy { $0.message.bytes?.count == 1 << 20 } == true)
@@ -129,7 +129,7 @@ struct LMDBStoreTests {
         try store.commit(StoreBatch([.add(StoredMessage(sequence: 3, message: storedMessage(3), targets: [.queue("orders")]))]))
         store.close()
         let reopened = LMDBStore(directory: directory.url, options: options)
-        let recovery = try reopened.open()
+        let recovery = try reopened.openAndReadAll()
         defer { reopened.close() }
         #expect(recovery.messages[.queue("orders")]?.map(\.sequence).sorted() == [1, 3])
         #expect(recovery.highestSequence == 3)
@@ -154,13 +154,13 @@ struct LMDBStoreTests {
         try reopened.commit(StoreBatch(subscriptions.dropLast().map { .remove(sequence: 1, from: $0) }))
         reopened.close()
         let again = LMDBStore(directory: directory.url)
-        var recovery = try again.open()
+        var recovery = try again.openAndReadAll()
         #expect(recovery.messages.values.flatMap { $0 }.map(\.sequence) == [1])
         #expect(recovery.messages[subscriptions[19]]?.first?.message.bytes == body)
         try again.commit(StoreBatch([.remove(sequence: 1, from: subscriptions[19])]))
         again.close()
         let last = LMDBStore(directory: directory.url)
-        recovery = try last.open()
+        recovery = try last.openAndReadAll()
         defer { last.close() }
         #expect(recovery.messages.values.allSatisfy { $0.isEmpty })
     }
@@ -227,7 +227,7 @@ struct LMDBStoreTests {
         try first.commit(StoreBatch([.add(StoredMessage(sequence: 1, message: storedMessage(1), targets: [.queue("q")]))]))
         first.close()
         let second = LMDBStore(directory: directory.url)
-        let recovery = try second.open()
+        let recovery = try second.openAndReadAll()
         defer { second.close() }
         #expect(recovery.messages[.queue("q")]?.map(\.sequence) == [1])
     }

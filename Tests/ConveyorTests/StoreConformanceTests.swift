@@ -17,7 +17,7 @@ struct StoreConformanceTests {
     func newStoreOpensEmpty(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         #expect(harness.firstRecovery.subscriptions.isEmpty)
-        #expect(harness.firstRecovery.messages.isEmpty)
+        #expect(harness.firstRecovery.queues.isEmpty)
         #expect(harness.firstRecovery.highestSequence == 0)
 
         // Closing and reopening an untouched store, and committing an empty batch, changes nothing.
@@ -44,7 +44,7 @@ struct StoreConformanceTests {
 
         // Once closed, the store opens again and holds what the first opener wrote.
         let reopened = try location.makeStore()
-        let recovery = try reopened.open()
+        let recovery = try reopened.openAndReadAll()
         defer { reopened.close() }
         #expect(recovery.sequences(in: orders) == [1])
     }
@@ -62,7 +62,7 @@ struct StoreConformanceTests {
         }
 
         let reopened = try location.makeStore()
-        let recovery = try reopened.open()
+        let recovery = try reopened.openAndReadAll()
         defer { reopened.close() }
         #expect(recovery.sequences(in: orders) == [1])
         #expect(recovery.highestSequence == 1)
@@ -646,10 +646,10 @@ private final class StoreHarness {
     func commit(_ operations: [StoreOperation]) throws { try store.commit(StoreBatch(operations)) }
 
     /// Closes the store, opens a new one on the same location and returns what it recovered.
-    func reopen() throws -> StoreRecovery {
+    func reopen() throws -> StoreContents {
         close()
         store = try location.makeStore()
-        let recovery = try store.open()
+        let recovery = try store.openAndReadAll()
         isOpen = true
         return recovery
     }
@@ -689,7 +689,7 @@ private func record(_ queueKey: StoreQueueKey) -> SubscriptionRecord {
     SubscriptionRecord(key: key(queueKey), topic: "prices", selector: nil, noLocal: false, isShared: false)
 }
 
-extension StoreRecovery {
+extension StoreContents {
     /// The sequences referenced from `key`, sorted (duplicates kept, so they show up); empty when
     /// the key is absent. The store may return references in any order.
     fileprivate func sequences(in key: StoreQueueKey) -> [UInt64] {

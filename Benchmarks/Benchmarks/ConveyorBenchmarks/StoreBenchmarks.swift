@@ -108,20 +108,21 @@ func storeBenchmarks() {
             })
     }
 
-    // Decoding: reopening an LMDB store with 1,000 queued messages decodes all of them.
+    // Reopening an LMDB store with 1,000 queued messages and reading them back as one page.
     let recovery = FixtureBox<LMDBFixture>()
     let backlog = 1_000
     Benchmark(
-        "Store reopen decoding \(backlog) messages (lmdb)",
+        "Store reopen and page of \(backlog) messages (lmdb)",
         configuration: .init(metrics: metrics, maxDuration: .seconds(2), maxIterations: 10_000),
         closure: { benchmark in
             let store = recovery.get().store
             for _ in benchmark.scaledIterations {
                 store.close()
-                let recovered = try store.open()
-                let count = recovered.messages.values.reduce(0) { $0 + $1.count }
-                precondition(count == backlog, "expected \(backlog) recovered messages, found \(count)")
-                blackHole(recovered)
+                let queue = StoreQueueKey.queue("conveyor.bench.store")
+                let summary = try store.open().queues[queue]
+                let page = try store.messages(in: queue, after: 0, limit: backlog)
+                precondition(summary?.count == backlog && page.count == backlog, "expected \(backlog) stored messages, found \(page.count)")
+                blackHole(page)
             }
         },
         setup: {

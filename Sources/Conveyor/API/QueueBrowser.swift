@@ -1,7 +1,8 @@
 /// Looks at the messages waiting in a queue without consuming them (JMS `QueueBrowser`).
 ///
 /// Each call to ``messages()`` takes a snapshot in delivery order (highest priority first). Messages
-/// already taken by consumers (prefetched or in flight) are not shown.
+/// already taken by consumers (prefetched or in flight) are not shown. On a store that pages
+/// (``MemoryWindow``), the messages beyond the in-memory window follow, read from the store.
 public final class QueueBrowser: Sendable {
     /// The queue being browsed.
     public let queue: Queue
@@ -21,9 +22,10 @@ public final class QueueBrowser: Sendable {
     }
 
     /// The waiting messages that match the selector, in delivery order.
-    /// - Throws: ``ConveyorError/Code/illegalState`` if the session is closed.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the session is closed,
+    ///   ``ConveyorError/Code/storage`` if the store cannot be read.
     public func messages() throws(ConveyorError) -> [Message] {
         try session.checkOpen()
-        return messageQueue.browse(selector: selector)
+        return try messageQueue.browse(selector: selector)
     }
 }

@@ -57,11 +57,16 @@ public final class Broker: Sendable {
             ? DispatchQueue(label: "conveyor.store-commits", attributes: .concurrent) : nil
         let recovery = try store.open()
         self.sequence = Atomic(recovery.highestSequence)
-        recover(recovery)
+        do {
+            try recover(recovery)
+        } catch {
+            store.close()
+            throw error
+        }
     }
 
-    private func recover(_ recovery: StoreRecovery) {
-        registry.withLock { registry in
+    private func recover(_ recovery: StoreRecovery) throws(ConveyorError) {
+        try registry.withLock { (registry) throws(ConveyorError) in
             for record in recovery.subscriptions {
                 let selector: Selector?
                 do {
@@ -74,12 +79,13 @@ public final class Broker: Sendable {
                 let subscription = Subscription(
                     kind: record.isShared ? .sharedDurable : .durable, topic: topic, key: record.key,
                     selector: selector, noLocal: record.noLocal, ownerConnectionID: 0, ownerClientID: record.key.clientID,
-                    displayName: "\(topic)#\(record.key)", configuration: configuration)
+                    displayName: "\(topic)#\(record.key)", configuration: configuration,
+                    pager: pager(for: .subscription(record.key)))
                 handleExpiry(of: subscription.queue)
                 registry.durableSubscriptions[record.key] = subscription
                 router(for: topic, in: &registry).add(subscription)
             }
-            for (key, recovered) in recovery.messages {
+            for (key, summary) in recovery.queues {
                 let target: MessageQueue
                 switch key {
                 case .queue(let name):
@@ -91,18 +97,28 @@ public final class Broker: Sendable {
                     }
                     target = subscription.queue
                 }
-                let entries = recovered.sorted { $0.sequence < $1.sequence }.map { item in
-                    var message = item.message
-                    message.deliveryCount = item.deliveryCount
-                    message.redelivered = item.deliveryCount > 0
-                    return QueueEntry(sequence: item.sequence, message: message)
+                if target.pager != nil {
+                    // Read back page by page as consumers drain the queue.
+                    target.restoreStoredBacklog(summary)
+                } else {
+                    try loadEverything(of: key, into: target)
                 }
-                // A fresh queue is never deleted; limits are not applied to what the store already holds.
-                _ = try? target.enqueue(entries)
-                for entry in entries { if let id = entry.message.duplicateID { _ = target.admitDuplicateID(id) } }
             }
         }
-        logger.debug("broker opened", metadata: ["store": "\(store.name)", "messages": "\(recovery.messages.values.reduce(0) { $0 + $1.count })"])
+        logger.debug("broker opened", metadata: ["store": "\(store.name)", "messages": "\(recovery.queues.values.reduce(0) { $0 + $1.count })"])
+    }
+
+    /// Reads all of a queue's messages from a store that does not page.
+    private func loadEverything(of key: StoreQueueKey, into target: MessageQueue) throws(ConveyorError) {
+        let entries = try store.messages(in: key, after: 0, limit: .max).map { item in
+            var message = item.message
+            message.deliveryCount = item.deliveryCount
+            message.redelivered = item.deliveryCount > 0
+            return QueueEntry(sequence: item.sequence, message: message)
+        }
+        // A fresh queue is never deleted; limits are not applied to what the store already holds.
+        _ = try? target.enqueue(entries)
+        for entry in entries { if let id = entry.message.duplicateID { _ = target.admitDuplicateID(id) } }
     }
 
     /// Closes every connection and the store. Closing twice does nothing.
@@ -148,7 +164,9 @@ public final class Broker: Sendable {
     @discardableResult
     public func purge(_ queue: Queue) async throws(ConveyorError) -> Int {
         guard let messageQueue = registry.withLock({ $0.queues[queue.name] }) else { return 0 }
-        let removed = messageQueue.removeAll()
+        var removed = messageQueue.removeAll()
+        // Messages only in the store are read back a page at a time and removed with the rest.
+        while messageQueue.readNextStoredPage() { removed += messageQueue.removeAll() }
         if let key = messageQueue.storeKey, removed.contains(where: \.isPersistent) {
             try await commit(StoreBatch(removed.filter(\.isPersistent).map { .remove(sequence: $0.sequence, from: key) }))
         }
@@ -288,10 +306,17 @@ public final class Broker: Sendable {
         if let queue = registry.queues[name] { return queue }
         let queue = MessageQueue(
             displayName: "queue://\(name)", baseName: name, storeKey: .queue(name),
-            policy: configuration.policy(for: name), duplicateWindow: configuration.duplicateDetectionWindow)
+            policy: configuration.policy(for: name), duplicateWindow: configuration.duplicateDetectionWindow,
+            pager: pager(for: .queue(name)))
         handleExpiry(of: queue)
         registry.queues[name] = queue
         return queue
+    }
+
+    /// How a durable queue or subscription reads its messages back, when the store pages.
+    private func pager(for key: StoreQueueKey) -> QueuePager? {
+        guard store.pagesMessages else { return nil }
+        return QueuePager(store: store, key: key, window: configuration.memoryWindow, logger: logger)
     }
 
     /// Routes what a queue's expiry sweep removes to ``dispose(_:from:)``.
@@ -391,7 +416,7 @@ public final class Broker: Sendable {
             let created = Subscription(
                 kind: shared ? .sharedDurable : .durable, topic: request.topic, key: key, selector: request.selector,
                 noLocal: request.noLocal, ownerConnectionID: request.connectionID, ownerClientID: request.clientID,
-                displayName: "\(request.topic)#\(key)", configuration: configuration)
+                displayName: "\(request.topic)#\(key)", configuration: configuration, pager: pager(for: .subscription(key)))
             handleExpiry(of: created.queue)
             registry.durableSubscriptions[key] = created
             router.add(created)
@@ -536,6 +561,9 @@ public final class Broker: Sendable {
                 }
                 for queue in queues { placements.append((queue, send.entry, false)) }
             }
+            for placement in placements where placement.entry.isPersistent {
+                placement.queue.beginTransit(placement.entry.sequence)
+            }
             for index in placements.indices where placements[index].queue.isLimited {
                 let queue = placements[index].queue
                 placements[index].reserved = try await queue.waitForCapacity(
@@ -549,6 +577,9 @@ public final class Broker: Sendable {
             }
             if !batch.isEmpty { try await commit(batch) }
         } catch {
+            for placement in placements where placement.entry.isPersistent {
+                placement.queue.cancelTransit(placement.entry.sequence)
+            }
             for placement in placements where placement.reserved {
                 placement.queue.releaseReservation(count: 1, bytes: placement.entry.message.body.byteCount)
             }
@@ -620,7 +651,13 @@ public final class Broker: Sendable {
             }
             moves.append((target, moved))
         }
-        if !batch.isEmpty { try await commit(batch) }
+        for (target, entry) in moves where entry.isPersistent { target.beginTransit(entry.sequence) }
+        do {
+            if !batch.isEmpty { try await commit(batch) }
+        } catch {
+            for (target, entry) in moves where entry.isPersistent { target.cancelTransit(entry.sequence) }
+            throw error
+        }
         source.markDiscarded(discarded)
         for (target, entry) in moves {
             if let dropped = try? target.enqueue(entry), !dropped.isEmpty { try await removeFromStore([(target, dropped)]) }

@@ -19,6 +19,10 @@ public struct BrokerConfiguration: Sendable {
     /// remembers (default 10,000); 0 turns duplicate detection off.
     public var duplicateDetectionWindow: Int = 10_000
 
+    /// How much of each durable queue's backlog stays in memory when the store pages (LMDB, file);
+    /// the rest is read back from the store as consumers drain it. See ``MemoryWindow``.
+    public var memoryWindow = MemoryWindow()
+
     /// Where the broker logs (debug and trace on hot paths only). Defaults to a logger labelled
     /// `conveyor` that follows the process's logging bootstrap.
     public var logger: Logger = Logger(label: "conveyor")

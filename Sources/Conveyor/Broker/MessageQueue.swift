@@ -1,4 +1,5 @@
 import DequeModule
+import Logging
 import HeapModule
 import Synchronization
 
@@ -21,6 +22,9 @@ final class MessageQueue: Sendable {
     let storeKey: StoreQueueKey?
     /// Redelivery, dead letter, expiry and backlog settings.
     let policy: DestinationPolicy
+    /// Reads messages back from the store when only a window of the backlog is kept in memory;
+    /// `nil` when every message stays in memory (memory store, non-durable queues).
+    let pager: QueuePager?
 
     private struct Scheduled: Comparable {
         var entry: QueueEntry
@@ -51,9 +55,17 @@ final class MessageQueue: Sendable {
         var reservedBytes = 0
         var duplicates: DuplicateWindow
         var isDeleted = false
+        /// Messages only in the store (see ``MemoryWindow``).
+        var stored = StoredBacklog()
+        /// Sequences being stored for this queue by sends that will add them once committed.
+        var inTransit: Set<UInt64> = []
+        /// The highest sequence of a stored message that joined the in-memory window.
+        var highestAdmitted: UInt64 = 0
 
-        var waitingCount: Int { pending.count + scheduled.count + reservedCount }
-        var waitingBytes: Int { pending.byteCount + scheduledBytes + reservedBytes }
+        var residentCount: Int { pending.count + scheduled.count }
+        var residentBytes: Int { pending.byteCount + scheduledBytes }
+        var waitingCount: Int { residentCount + reservedCount + stored.count }
+        var waitingBytes: Int { residentBytes + reservedBytes + stored.bytes }
     }
 
     private let state: Mutex<State>
@@ -64,11 +76,13 @@ final class MessageQueue: Sendable {
     /// Written by consumers; a separate object so the two sides do not share a cache line.
     private let counters = ConsumerCounters()
 
-    init(displayName: String, baseName: String, storeKey: StoreQueueKey?, policy: DestinationPolicy, duplicateWindow: Int) {
+    init(displayName: String, baseName: String, storeKey: StoreQueueKey?, policy: DestinationPolicy, duplicateWindow: Int,
+         pager: QueuePager? = nil) {
         self.displayName = displayName
         self.baseName = baseName
         self.storeKey = storeKey
         self.policy = policy
+        self.pager = pager
         self.isLimited = policy.limits.isLimited
         self.state = Mutex(State(duplicates: DuplicateWindow(capacity: duplicateWindow)))
     }
@@ -97,13 +111,12 @@ final class MessageQueue: Sendable {
             }
             var becameDue = false
             for entry in entries {
-                if entry.message.expiration != 0 { armExpirySweep(for: entry.message.expiration, in: &state) }
-                if entry.notBefore > now {
-                    schedule(entry, in: &state)
-                } else {
-                    state.pending.append(entry)
+                if pager != nil, staysInStoreOnly(entry, in: &state) {
+                    // A waiting consumer must hear of it: it reads the store when the window is empty.
                     becameDue = true
+                    continue
                 }
+                place(entry, in: &state, now: now, becameDue: &becameDue)
             }
             let dropped = dropForRoom(in: &state)
             return (becameDue ? Self.takeWakeable(from: &state, for: entries) : [], dropped)
@@ -118,7 +131,7 @@ final class MessageQueue: Sendable {
     /// into the queue, and a parked consumer is woken only if there is one.
     @discardableResult
     func enqueue(_ entry: consuming QueueEntry, now: Int64 = WallClock.nowMillis(), reserved: Bool = false) throws(ConveyorError) -> [QueueEntry] {
-        guard entry.notBefore <= now, !isLimited, entry.message.expiration == 0 else {
+        guard entry.notBefore <= now, !isLimited, entry.message.expiration == 0, pager == nil || !entry.isPersistent else {
             return try enqueue(CollectionOfOne(entry), now: now, reserved: reserved)
         }
         var moving: QueueEntry? = consume entry
@@ -139,10 +152,187 @@ final class MessageQueue: Sendable {
         return []
     }
 
+    /// Puts a message into the pending lanes, or the schedule if it is not due yet.
+    private func place(_ entry: QueueEntry, in state: inout State, now: Int64, becameDue: inout Bool) {
+        if entry.message.expiration != 0 { armExpirySweep(for: entry.message.expiration, in: &state) }
+        if entry.notBefore > now {
+            schedule(entry, in: &state)
+        } else {
+            state.pending.append(entry)
+            becameDue = true
+        }
+    }
+
+    // MARK: Paging
+
+    /// Notes that a send is storing `sequence` for this queue and will add it once committed, so
+    /// that a page read meanwhile does not add it a second time. Call before the store commit.
+    func beginTransit(_ sequence: UInt64) {
+        guard pager != nil else { return }
+        state.withLock { _ = $0.inTransit.insert(sequence) }
+    }
+
+    /// Forgets a send registered with ``beginTransit(_:)`` whose commit failed.
+    func cancelTransit(_ sequence: UInt64) {
+        guard pager != nil else { return }
+        state.withLock { _ = $0.inTransit.remove(sequence) }
+    }
+
+    /// Starts the queue with messages that are only in the store (after a restart).
+    func restoreStoredBacklog(_ summary: StoredQueueSummary) {
+        guard pager != nil, summary.count > 0 else { return }
+        if state.withLock({ $0.duplicates.capacity > 0 }) { needsDuplicateScan.store(true, ordering: .releasing) }
+        state.withLock { state in
+            state.stored.isActive = true
+            state.stored.count += summary.count
+            state.stored.bytes += summary.bytes
+        }
+    }
+
+    /// Whether some messages are only in the store.
+    var hasStoredBacklog: Bool { state.withLock { $0.stored.isActive } }
+
+    /// How many waiting messages are in memory (the rest of the depth is only in the store).
+    var residentCount: Int { state.withLock { $0.residentCount } }
+
+    /// Decides whether a stored message joins the in-memory window or stays only in the store
+    /// (it is then dropped here and read back later). Non-persistent messages always join.
+    private func staysInStoreOnly(_ entry: QueueEntry, in state: inout State) -> Bool {
+        guard let pager, entry.isPersistent else { return false }
+        state.inTransit.remove(entry.sequence)
+        if state.stored.isActive {
+            guard entry.sequence > state.stored.loadedThrough else {
+                state.highestAdmitted = max(state.highestAdmitted, entry.sequence)
+                return false
+            }
+            if state.stored.isLoading { state.stored.arrivedWhileLoading.append(entry) }
+        } else {
+            let window = pager.window
+            let isFull = state.residentCount >= window.maximumMessages || state.residentBytes >= window.maximumBytes
+            // A message older than one already in the window joins it, so that every message the
+            // store holds above `loadedThrough` is one the window has never had.
+            guard isFull, entry.sequence > state.highestAdmitted else {
+                state.highestAdmitted = max(state.highestAdmitted, entry.sequence)
+                return false
+            }
+            state.stored.isActive = true
+            state.stored.loadedThrough = state.highestAdmitted
+        }
+        state.stored.count += 1
+        state.stored.bytes += entry.message.body.byteCount
+        return true
+    }
+
+    /// Whether the window has drained enough that the next page should be read; if so, claims
+    /// the read (only one consumer reads at a time) and returns where it starts.
+    private func claimPageRead(in state: inout State) -> UInt64? {
+        guard let pager, state.stored.isActive, !state.stored.isLoading,
+              state.residentCount < (pager.window.maximumMessages + 1) / 2,
+              state.residentBytes < (pager.window.maximumBytes + 1) / 2
+        else { return nil }
+        state.stored.isLoading = true
+        return state.stored.loadedThrough
+    }
+
+    /// Reads the next page of the store-only backlog into the window (the caller claimed the read
+    /// with ``claimPageRead(in:)``). Blocks for the store read.
+    private func readPage(after sequence: UInt64) {
+        guard let pager else { return }
+        let limit = pager.window.pageSize
+        let page: [RecoveredMessage]
+        do {
+            page = try pager.store.messages(in: pager.key, after: sequence, limit: limit)
+        } catch {
+            state.withLock { state in
+                state.stored.isLoading = false
+                state.stored.arrivedWhileLoading = []
+            }
+            pager.logger.error("cannot read \(displayName)'s messages back from the store: \(error)")
+            return
+        }
+        let now = WallClock.nowMillis()
+        let toWake = state.withLock { state -> [MessageConsumer] in
+            var becameDue = false
+            var last = sequence
+            var read = Set<UInt64>()
+            let arrived = state.stored.arrivedWhileLoading
+            state.stored.arrivedWhileLoading = []
+            state.stored.isLoading = false
+            for item in page {
+                last = item.sequence
+                if !arrived.isEmpty { read.insert(item.sequence) }
+                // Committed but not yet added: its send adds it.
+                if state.inTransit.contains(item.sequence) { continue }
+                var message = item.message
+                message.deliveryCount = item.deliveryCount
+                message.redelivered = item.deliveryCount > 0
+                if let id = message.duplicateID { _ = state.duplicates.insert(id) }
+                state.stored.count -= 1
+                state.stored.bytes -= message.body.byteCount
+                place(QueueEntry(sequence: item.sequence, message: message), in: &state, now: now, becameDue: &becameDue)
+            }
+            let exhausted = page.count < limit
+            if !exhausted { state.stored.loadedThrough = max(state.stored.loadedThrough, last) }
+            for entry in arrived where !read.contains(entry.sequence) && (exhausted || entry.sequence <= last) {
+                state.stored.count -= 1
+                state.stored.bytes -= entry.message.body.byteCount
+                place(entry, in: &state, now: now, becameDue: &becameDue)
+            }
+            state.highestAdmitted = max(state.highestAdmitted, last, arrived.map(\.sequence).max() ?? 0)
+            if exhausted {
+                state.stored = StoredBacklog()
+            } else {
+                // The store's byte figure after a restart is an estimate; never show a negative one.
+                state.stored.count = max(0, state.stored.count)
+                state.stored.bytes = max(0, state.stored.bytes)
+            }
+            guard becameDue, !state.hungry.isEmpty else { return [] }
+            defer { state.hungry = [] }
+            return state.hungry
+        }
+        for consumer in toWake { consumer.wake() }
+    }
+
+    /// Reads the next page of store-only messages into the window whatever its fill (for purge).
+    /// - Returns: Whether a page was read.
+    func readNextStoredPage() -> Bool {
+        let start = state.withLock { state -> UInt64? in
+            guard state.stored.isActive, !state.stored.isLoading else { return nil }
+            state.stored.isLoading = true
+            return state.stored.loadedThrough
+        }
+        guard let start else { return false }
+        readPage(after: start)
+        return true
+    }
+
     /// Records a duplicate-detection ID.
     /// - Returns: `false` if this queue has already seen it.
     func admitDuplicateID(_ id: String) -> Bool {
-        state.withLock { $0.duplicates.insert(id) }
+        if needsDuplicateScan.load(ordering: .acquiring) { scanStoredDuplicateIDs() }
+        return state.withLock { $0.duplicates.insert(id) }
+    }
+
+    /// Whether the IDs of messages recovered from the store still have to be read into the
+    /// duplicate window (done by the first send that carries an ID, not at open: most applications
+    /// never use IDs, and reading every stored body would make opening a large store slow).
+    private let needsDuplicateScan = Atomic<Bool>(false)
+
+    /// Reads the duplicate-detection IDs of every message the store holds for this queue.
+    private func scanStoredDuplicateIDs() {
+        guard let pager, needsDuplicateScan.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        var after: UInt64 = 0
+        do {
+            while true {
+                let page = try pager.store.messages(in: pager.key, after: after, limit: pager.window.pageSize)
+                let ids = page.compactMap(\.message.duplicateID)
+                if !ids.isEmpty { state.withLock { state in for id in ids { _ = state.duplicates.insert(id) } } }
+                guard page.count == pager.window.pageSize, let last = page.last else { return }
+                after = last.sequence
+            }
+        } catch {
+            pager.logger.error("cannot read \(displayName)'s stored duplicate-detection IDs: \(error)")
+        }
     }
 
     /// Forgets a duplicate-detection ID whose send failed, so that a retry is accepted.
@@ -380,7 +570,7 @@ final class MessageQueue: Sendable {
         let id = ObjectIdentifier(consumer)
         var discarded: [DiscardedEntry] = []
         var bytes = 0
-        let (moved, producers) = state.withLock { state -> (Int, [Parker]) in
+        let (moved, producers, pageFrom) = state.withLock { state -> (Int, [Parker], UInt64?) in
             let now = state.scheduled.isEmpty ? 0 : WallClock.nowMillis()
             if !state.scheduled.isEmpty { _ = promoteDue(in: &state, now: now) }
             var clock = now
@@ -410,18 +600,26 @@ final class MessageQueue: Sendable {
                 }
             }
             let moved = buffer.count - before
-            if moved == 0, waitIfEmpty, !state.hungry.contains(where: { $0 === consumer }) {
+            let pageFrom = state.stored.isActive ? claimPageRead(in: &state) : nil
+            // A consumer about to read a page does not wait: it fetches again after reading.
+            if moved == 0, waitIfEmpty, pageFrom == nil, !state.hungry.contains(where: { $0 === consumer }) {
                 state.hungry.append(consumer)
             }
             let producers = discarded.isEmpty ? [] : state.capacityWaiters
             if !producers.isEmpty { state.capacityWaiters = [] }
-            return (moved, producers)
+            return (moved, producers, pageFrom)
         }
         if moved > 0 {
             counters.inFlight.add(moved, ordering: .relaxed)
             counters.inFlightBytes.add(bytes, ordering: .relaxed)
         }
         for parker in producers { parker.unpark() }
+        if let pageFrom {
+            readPage(after: pageFrom)
+            if moved == 0 {
+                discarded += fetch(for: consumer, limit: limit, into: &buffer, waitIfEmpty: waitIfEmpty)
+            }
+        }
         return discarded
     }
 
@@ -520,21 +718,42 @@ final class MessageQueue: Sendable {
 
     // MARK: Administration
 
-    /// The deliverable waiting messages, in delivery order, that `selector` accepts.
-    func browse(selector: Selector?) -> [Message] {
+    /// The deliverable waiting messages, in delivery order, that `selector` accepts: those in
+    /// memory, then those only in the store (read page by page, in sequence order).
+    /// - Throws: ``ConveyorError/Code/storage`` if the store cannot be read.
+    func browse(selector: Selector?) throws(ConveyorError) -> [Message] {
         let now = WallClock.nowMillis()
-        return state.withLock { state in
-            state.pending.snapshot().compactMap { entry in
-                guard !entry.isExpired(at: now), selector?.matches(entry.message) ?? true else { return nil }
-                return entry.message
+        func accepts(_ entry: QueueEntry) -> Bool {
+            !entry.isExpired(at: now) && (selector?.matches(entry.message) ?? true)
+        }
+        let (resident, storedAfter, inTransit) = state.withLock { state in
+            (state.pending.snapshot().filter(accepts).map(\.message),
+             state.stored.isActive ? state.stored.loadedThrough : nil, state.inTransit)
+        }
+        guard let pager, var after = storedAfter else { return resident }
+        var messages = resident
+        while true {
+            let page = try pager.store.messages(in: pager.key, after: after, limit: pager.window.pageSize)
+            for item in page where !inTransit.contains(item.sequence) {
+                let entry = QueueEntry(sequence: item.sequence, message: item.message)
+                guard entry.notBefore <= now, accepts(entry) else { continue }
+                var message = item.message
+                message.deliveryCount = item.deliveryCount
+                message.redelivered = item.deliveryCount > 0
+                messages.append(message)
             }
+            guard page.count == pager.window.pageSize, let last = page.last else { return messages }
+            after = last.sequence
         }
     }
 
     /// Removes every waiting message (pending and scheduled) and returns them.
     func removeAll(markingDeleted: Bool = false) -> [QueueEntry] {
         let (removed, waiters) = state.withLock { state -> ([QueueEntry], [Parker]) in
-            if markingDeleted { state.isDeleted = true }
+            if markingDeleted {
+                state.isDeleted = true
+                state.stored = StoredBacklog()
+            }
             var removed = state.pending.removeAll { _ in true }
             removed.append(contentsOf: state.scheduled.unordered.map(\.entry))
             state.scheduled = Heap()

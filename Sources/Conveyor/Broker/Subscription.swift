@@ -29,7 +29,8 @@ final class Subscription: Sendable {
     private let consumers = Mutex(0)
 
     init(kind: Kind, topic: Topic, key: SubscriptionKey?, selector: Selector?, noLocal: Bool,
-         ownerConnectionID: UInt64, ownerClientID: String?, displayName: String, configuration: BrokerConfiguration) {
+         ownerConnectionID: UInt64, ownerClientID: String?, displayName: String, configuration: BrokerConfiguration,
+         pager: QueuePager? = nil) {
         self.kind = kind
         self.topic = topic
         self.key = key
@@ -39,7 +40,7 @@ final class Subscription: Sendable {
         self.ownerClientID = ownerClientID
         self.queue = MessageQueue(
             displayName: displayName, baseName: topic.name, storeKey: kind.isDurable ? key.map { .subscription($0) } : nil,
-            policy: configuration.policy(for: topic.name), duplicateWindow: 0)
+            policy: configuration.policy(for: topic.name), duplicateWindow: 0, pager: kind.isDurable ? pager : nil)
     }
 
     /// The record the store keeps for a durable subscription.

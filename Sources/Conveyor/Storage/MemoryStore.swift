@@ -30,7 +30,10 @@ public final class MemoryStore: MessageStore {
     /// `false`: commits only touch memory.
     public var commitMayBlock: Bool { false }
 
-    /// Returns the store's contents.
+    /// `false`: the messages are in memory anyway, so the broker holds them all.
+    public var pagesMessages: Bool { false }
+
+    /// Marks the store open and says what it holds.
     /// - Throws: ``ConveyorError/Code/storage`` if the store is already open (one broker at a time).
     public func open() throws(ConveyorError) -> StoreRecovery {
         try state.withLock { (state) throws(ConveyorError) -> StoreRecovery in
@@ -38,17 +41,29 @@ public final class MemoryStore: MessageStore {
                 throw ConveyorError(.storage, "the memory store is already open in another broker; close that broker first")
             }
             state.isOpen = true
-            var messages: [StoreQueueKey: [RecoveredMessage]] = [:]
-            for (key, references) in state.references {
-                messages[key] = references.compactMap { sequence, count in
-                    state.bodies[sequence].map {
-                        RecoveredMessage(sequence: sequence, message: $0.message, deliveryCount: count)
-                    }
-                }
+            var queues: [StoreQueueKey: StoredQueueSummary] = [:]
+            for (key, references) in state.references where !references.isEmpty {
+                let bytes = references.keys.reduce(0) { $0 + (state.bodies[$1]?.message.body.byteCount ?? 0) }
+                queues[key] = StoredQueueSummary(count: references.count, bytes: bytes)
             }
             return StoreRecovery(
-                subscriptions: Array(state.subscriptions.values), messages: messages,
+                subscriptions: Array(state.subscriptions.values), queues: queues,
                 highestSequence: state.highestSequence)
+        }
+    }
+
+    /// The references of a queue above `sequence`, ascending (sorting them: the memory store is not
+    /// meant to be paged).
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is not open.
+    public func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
+        try state.withLock { (state) throws(ConveyorError) -> [RecoveredMessage] in
+            guard state.isOpen else {
+                throw ConveyorError(.storage, "the memory store is closed; open a broker on it first")
+            }
+            guard let references = state.references[queue], limit > 0 else { return [] }
+            return references.filter { $0.key > sequence }.sorted { $0.key < $1.key }.prefix(limit).compactMap { item in
+                state.bodies[item.key].map { RecoveredMessage(sequence: item.key, message: $0.message, deliveryCount: item.value) }
+            }
         }
     }
 

@@ -125,7 +125,7 @@ public struct StoreBatch: Sendable {
     public mutating func append(_ operation: StoreOperation) { operations.append(operation) }
 }
 
-/// A message reference found when a store is opened.
+/// A message reference read from a store, with its message and delivery count.
 public struct RecoveredMessage: Sendable {
     /// The broker-wide sequence number.
     public var sequence: UInt64
@@ -146,23 +146,41 @@ public struct RecoveredMessage: Sendable {
     }
 }
 
-/// Everything a broker needs from a store when it starts.
+/// How many references a queue or subscription holds in a store, and roughly how many body bytes.
+public struct StoredQueueSummary: Hashable, Sendable {
+    /// The number of references (waiting or delivered-but-unacknowledged messages).
+    public var count: Int
+    /// The body bytes of those messages (an engine may report an estimate, such as encoded sizes).
+    public var bytes: Int
+
+    /// Creates a summary.
+    /// - Parameters:
+    ///   - count: The number of references.
+    ///   - bytes: Their body bytes.
+    public init(count: Int, bytes: Int) {
+        self.count = count
+        self.bytes = bytes
+    }
+}
+
+/// What a broker learns from a store when it opens it: everything except the messages themselves,
+/// which it reads with ``MessageStore/messages(in:after:limit:)`` as it needs them.
 public struct StoreRecovery: Sendable {
     /// The durable subscriptions.
     public var subscriptions: [SubscriptionRecord]
-    /// The references each queue and subscription holds, in any order (the broker sorts them).
-    public var messages: [StoreQueueKey: [RecoveredMessage]]
+    /// The queues and subscriptions that hold references, with how many.
+    public var queues: [StoreQueueKey: StoredQueueSummary]
     /// The highest sequence number ever stored (0 for an empty store).
     public var highestSequence: UInt64
 
     /// Creates a recovery result.
     /// - Parameters:
     ///   - subscriptions: The durable subscriptions.
-    ///   - messages: The references per queue or subscription.
+    ///   - queues: The queues and subscriptions holding references, with their sizes.
     ///   - highestSequence: The highest sequence number stored.
-    public init(subscriptions: [SubscriptionRecord], messages: [StoreQueueKey: [RecoveredMessage]], highestSequence: UInt64) {
+    public init(subscriptions: [SubscriptionRecord], queues: [StoreQueueKey: StoredQueueSummary], highestSequence: UInt64) {
         self.subscriptions = subscriptions
-        self.messages = messages
+        self.queues = queues
         self.highestSequence = highestSequence
     }
 }
@@ -183,9 +201,27 @@ public protocol MessageStore: AnyObject, Sendable {
     /// it off Swift's cooperative thread pool.
     var commitMayBlock: Bool { get }
 
-    /// Opens the store and returns what it holds. Called once by a broker before anything else.
+    /// Whether the broker should keep only a window of each durable queue's backlog in memory and
+    /// read the rest through ``messages(in:after:limit:)`` as consumers drain it (`true` for the
+    /// disk engines, so a backlog larger than memory stays on disk; `false` for the memory store).
+    var pagesMessages: Bool { get }
+
+    /// Opens the store and says what it holds: subscriptions, and how many references each queue
+    /// and subscription has; not the messages themselves. Called once by a broker before anything else.
     /// - Throws: ``ConveyorError/Code/storage`` if the store cannot be opened or read.
     func open() throws(ConveyorError) -> StoreRecovery
+
+    /// Reads the references a queue or subscription holds with sequence numbers above `sequence`,
+    /// in ascending sequence order, with their messages and delivery counts: at most `limit`.
+    ///
+    /// Fewer than `limit` results means there are no more (at the moment of the read). Safe to call
+    /// while commits run on other threads; each call sees one consistent state.
+    /// - Parameters:
+    ///   - queue: The queue or subscription.
+    ///   - sequence: Only references above this sequence number (0 for all).
+    ///   - limit: The most references to return.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or the data cannot be read.
+    func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage]
 
     /// Applies a batch atomically: either every operation takes effect or none does.
     /// - Parameter batch: The changes.

@@ -16,14 +16,14 @@ struct Fixture: Sendable {
     }
 
     /// A second broker on the same store, after closing this one.
-    func reopen(clientID: String? = nil) throws -> Fixture {
+    func reopen(clientID: String? = nil, configuration: BrokerConfiguration = .init()) throws -> Fixture {
         broker.close()
-        return try Fixture(location: location, clientID: clientID)
+        return try Fixture(location: location, clientID: clientID, configuration: configuration)
     }
 
-    private init(location: StoreKind.Location, clientID: String?) throws {
+    private init(location: StoreKind.Location, clientID: String?, configuration: BrokerConfiguration) throws {
         self.location = location
-        broker = try Broker(store: try location.makeStore())
+        broker = try Broker(store: try location.makeStore(), configuration: configuration)
         connection = try ConnectionFactory(broker: broker).createConnection(clientID: clientID)
         try connection.start()
     }

@@ -12,9 +12,11 @@ import Synchronization
 /// Every ``commit(_:)`` appends one record to the active segment file (`segment-<n>.journal`) —
 /// the whole batch, framed with its length and a CRC-32, so it is all or nothing on recovery — and,
 /// in the default ``Durability/sync`` mode, syncs it before returning. An in-memory index (where
-/// each live body is, which queues reference it with what delivery counts, the subscriptions) is
-/// rebuilt on ``open()`` by scanning the journal, or loaded from the snapshot a clean
-/// ``close()`` writes. Bodies stay on disk; the index holds a few dozen bytes per message.
+/// each live body is, which queues reference it in sequence order with what delivery counts, the
+/// subscriptions) is rebuilt on ``open()`` by scanning the journal, or loaded from the snapshot a
+/// clean ``close()`` writes. Bodies stay on disk — the index holds a few dozen bytes per message —
+/// and are read a page at a time by ``messages(in:after:limit:)``, so a backlog larger than memory
+/// stays on disk.
 ///
 /// Recovery truncates a record torn by a crash at the end of the last segment, and refuses to
 /// open — with a ``ConveyorError/Code/storage`` error naming the file and offset — when a record
@@ -79,9 +81,13 @@ public final class FileStore: MessageStore {
     /// `true`: commits write to files and, in the durable modes, sync them.
     public var commitMayBlock: Bool { true }
 
-    /// Opens the directory (creating it if needed), takes its lock, and reads the journal.
-    /// - Returns: The subscriptions, the references of every queue and subscription with their
-    ///   messages and delivery counts, and the highest sequence ever stored.
+    /// `true`: bodies stay on disk until ``messages(in:after:limit:)`` reads them.
+    public var pagesMessages: Bool { true }
+
+    /// Opens the directory (creating it if needed), takes its lock, and builds the index from the
+    /// snapshot of a clean close or by scanning the journal. Reads no message body.
+    /// - Returns: The subscriptions, how many references each queue and subscription holds (with
+    ///   their encoded body bytes), and the highest sequence ever stored.
     /// - Throws: ``ConveyorError/Code/storage`` if the store is already open (here or in another
     ///   store object or process), if the directory cannot be used, or if the journal is damaged
     ///   anywhere but in a torn last write; the message names the file and offset.
@@ -104,12 +110,35 @@ public final class FileStore: MessageStore {
                 core.index = loaded.index
                 core.failure = nil
                 core.isOpen = true
-                return loaded.recovery
+                return core.index.summary()
             } catch {
                 lock.release()
                 throw error
             }
         }
+    }
+
+    /// Reads a page of the references a queue or subscription holds above `sequence`, ascending,
+    /// with their messages and delivery counts.
+    ///
+    /// The index lookup and the body reads run under the store's lock, so a page is one consistent
+    /// state while commits and compaction run on other threads; neighbouring bodies are read with
+    /// one `pread`, and decoded after the lock is released.
+    /// - Parameters:
+    ///   - queue: The queue or subscription; one the store does not know has no references.
+    ///   - sequence: Only references above this sequence number (0 for all).
+    ///   - limit: The most references to return.
+    /// - Returns: At most `limit` references; fewer means there are no more.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is closed, or a body cannot be read
+    ///   or decoded (the message names the file and offset).
+    public func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
+        let page = try core.withLock { (core) throws(ConveyorError) -> BodyPage in
+            guard core.isOpen else {
+                throw ConveyorError(.storage, "the file store at '\(directory)' is closed; open a broker on it first")
+            }
+            return try BodyPage.read(core.index.page(of: queue, after: sequence, limit: limit), from: core.segments)
+        }
+        return try page.decode()
     }
 
     /// Appends the batch to the journal as one record.

@@ -4,10 +4,10 @@ import Foundation
 ///
 /// `index.snapshot` holds `"CVSNAP01"`, a CRC-32 of the rest, then (varints): every segment's
 /// number and length, the highest sequence, the keys, the subscriptions, every live message's
-/// sequence and body location, and every key's references with their delivery counts. It is used
-/// only if its CRC checks and every segment file has exactly the recorded number and length, which
-/// is true only if nothing was written since the close; the store deletes it as soon as it has
-/// been read, so a crash later always falls back to the scan.
+/// sequence and body location, and every key's references, ascending, with their delivery counts.
+/// It is used only if its CRC checks and every segment file has exactly the recorded number and
+/// length, which is true only if nothing was written since the close; the store deletes it as soon
+/// as it has been read, so a crash later always falls back to the scan.
 enum IndexSnapshot {
     static let fileName = "index.snapshot"
     private static let magic = Array("CVSNAP01".utf8)
@@ -36,7 +36,7 @@ enum IndexSnapshot {
         }
         for held in index.references {
             writer.varint(UInt64(held.count))
-            for (sequence, count) in held {
+            held.forEachLive { sequence, count in
                 writer.varint(sequence)
                 writer.varint(UInt64(count))
             }
@@ -78,11 +78,11 @@ enum IndexSnapshot {
     private static func parse(_ body: UnsafeRawBufferPointer, matching segments: [JournalSegment]) throws(JournalFormatError) -> JournalIndex? {
         var reader = JournalReader(body)
         guard try reader.varint() == UInt64(segments.count) else { return nil }
-        var sizes: [UInt32: UInt64] = [:]
         for segment in segments {
             guard try reader.varint() == UInt64(segment.number), try reader.varint() == segment.size else { return nil }
-            sizes[segment.number] = segment.size
         }
+        // The live bodies of each segment, by its position in `segments` (ascending by number).
+        var usage = [JournalIndex.SegmentUsage](repeating: JournalIndex.SegmentUsage(), count: segments.count)
         var index = JournalIndex()
         index.noteHighest(try reader.varint())
         let keyCount = try reader.varint()
@@ -94,31 +94,36 @@ enum IndexSnapshot {
             index.save(record)
         }
         let messageCount = try reader.varint()
-        index.messages.reserveCapacity(Int(clamping: messageCount))
+        index.messages.reserveCapacity(Int(clamping: min(messageCount, UInt64(body.count))))
         for _ in 0..<messageCount {
             let sequence = try reader.varint()
             let segment = UInt32(truncatingIfNeeded: try reader.varint())
             let offset = try reader.varint()
             let length = UInt32(truncatingIfNeeded: try reader.varint())
-            guard let size = sizes[segment], offset + UInt64(length) <= size else { return nil }
-            index.messages[sequence] = JournalIndex.Entry(
-                location: BodyLocation(segment: segment, length: length, offset: offset), references: 0)
+            guard let position = JournalSegment.position(of: segment, in: segments), offset <= segments[position].size,
+                UInt64(length) <= segments[position].size - offset,
+                index.messages.updateValue(
+                    JournalIndex.Entry(location: BodyLocation(segment: segment, length: length, offset: offset), references: 0),
+                    forKey: sequence) == nil
+            else { return nil }
+            usage[position].liveMessages += 1
+            usage[position].liveBytes += UInt64(length)
         }
         for key in 0..<index.keys.count {
             let count = try reader.varint()
-            index.references[key].reserveCapacity(Int(clamping: count))
+            index.references[key].reserveCapacity(Int(clamping: min(count, UInt64(body.count))))
             for _ in 0..<count {
                 let sequence = try reader.varint()
-                index.references[key][sequence] = UInt32(clamping: try reader.varint())
-                guard index.messages[sequence] != nil else { return nil }
-                index.messages[sequence]?.references += 1
+                guard index.references[key].insert(sequence, deliveryCount: UInt32(clamping: try reader.varint())),
+                    let message = index.messages.index(forKey: sequence)
+                else { return nil }
+                index.messages.values[message].references += 1
+                index.references[key].bodyBytes += Int(index.messages.values[message].location.length)
             }
         }
-        guard reader.isAtEnd else { return nil }
-        for entry in index.messages.values {
-            guard entry.references > 0 else { return nil }
-            index.usage[entry.location.segment, default: JournalIndex.SegmentUsage()].liveMessages += 1
-            index.usage[entry.location.segment, default: JournalIndex.SegmentUsage()].liveBytes += UInt64(entry.location.length)
+        guard reader.isAtEnd, !index.messages.values.contains(where: { $0.references == 0 }) else { return nil }
+        for (position, segment) in segments.enumerated() where usage[position].liveMessages > 0 {
+            index.usage[segment.number] = usage[position]
         }
         return index
     }

@@ -70,7 +70,8 @@ struct JournalKeyTable: Sendable {
 ///
 /// Per message the index keeps where its body is and how many references it has (24 bytes plus
 /// dictionary overhead); per queue or subscription the sequences it references with their delivery
-/// counts; and the durable subscriptions. Bodies stay on disk and are read when the store opens.
+/// counts, in sequence order (a ``ReferenceList``, 12 bytes a reference); and the durable
+/// subscriptions. Bodies stay on disk and are read a page at a time, when the broker asks for them.
 /// Per segment it counts the live bodies and their bytes, which tells compaction what to reclaim.
 struct JournalIndex: Sendable {
     /// A live message: its body's place and how many queues and subscriptions still reference it.
@@ -86,8 +87,8 @@ struct JournalIndex: Sendable {
     }
 
     var messages: [UInt64: Entry] = [:]
-    /// The references of each key, by key number: sequence → delivery count.
-    var references: [[UInt64: UInt32]] = []
+    /// The references of each key, by key number: sequence → delivery count, in sequence order.
+    var references: [ReferenceList] = []
     var keys = JournalKeyTable()
     var subscriptions: [SubscriptionKey: SubscriptionRecord] = [:]
     var highestSequence: UInt64 = 0
@@ -110,7 +111,7 @@ struct JournalIndex: Sendable {
     }
 
     private mutating func growReferences() {
-        while references.count < keys.count { references.append([:]) }
+        while references.count < keys.count { references.append(ReferenceList()) }
     }
 
     // MARK: Changes
@@ -126,7 +127,8 @@ struct JournalIndex: Sendable {
         if messages[sequence] != nil { drop(sequence) }
         noteHighest(sequence)
         var count: UInt32 = 0
-        for (key, deliveries) in newReferences where references[Int(key)].updateValue(deliveries, forKey: sequence) == nil {
+        for (key, deliveries) in newReferences where references[Int(key)].insert(sequence, deliveryCount: deliveries) {
+            references[Int(key)].bodyBytes += Int(location.length)
             count += 1
         }
         guard count > 0 else { return }
@@ -137,12 +139,14 @@ struct JournalIndex: Sendable {
 
     /// Removes one reference; the message goes with its last one.
     mutating func remove(_ sequence: UInt64, from key: UInt32) {
-        if references[Int(key)].removeValue(forKey: sequence) != nil { release(sequence) }
+        guard references[Int(key)].remove(sequence) != nil else { return }
+        let length = release(sequence)
+        references[Int(key)].bodyBytes -= length
     }
 
     /// Sets the delivery count of an existing reference; does nothing if there is none.
     mutating func setDeliveryCount(_ sequence: UInt64, in key: UInt32, to count: UInt32) {
-        if references[Int(key)][sequence] != nil { references[Int(key)][sequence] = count }
+        references[Int(key)].setDeliveryCount(sequence, to: count)
     }
 
     /// Creates or replaces a subscription record.
@@ -158,8 +162,8 @@ struct JournalIndex: Sendable {
     mutating func purge(_ key: UInt32) {
         let held = references[Int(key)]
         guard !held.isEmpty else { return }
-        references[Int(key)] = [:]
-        for sequence in held.keys { release(sequence) }
+        references[Int(key)] = ReferenceList()
+        held.forEachLive { sequence, _ in release(sequence) }
     }
 
     /// Raises the highest sequence ever stored.
@@ -169,22 +173,25 @@ struct JournalIndex: Sendable {
     /// segment has no live bodies left, so there is nothing to forget but its usage entry).
     mutating func forgetSegment(_ segment: UInt32) { usage[segment] = nil }
 
-    private mutating func release(_ sequence: UInt64) {
-        guard var entry = messages[sequence] else { return }
-        entry.references -= 1
-        if entry.references > 0 {
-            messages[sequence] = entry
-            return
+    /// Drops one reference count of a message, and the message with its last; returns its body length.
+    @discardableResult
+    private mutating func release(_ sequence: UInt64) -> Int {
+        guard let position = messages.index(forKey: sequence) else { return 0 }
+        let location = messages.values[position].location
+        if messages.values[position].references > 1 {
+            messages.values[position].references -= 1
+        } else {
+            messages.remove(at: position)
+            subtractUsage(location)
         }
-        messages[sequence] = nil
-        subtractUsage(entry.location)
+        return Int(location.length)
     }
 
     /// Removes a message and all its references.
     private mutating func drop(_ sequence: UInt64) {
         guard let entry = messages.removeValue(forKey: sequence) else { return }
-        for key in references.indices where references[key][sequence] != nil {
-            references[key][sequence] = nil
+        for key in references.indices where references[key].remove(sequence) != nil {
+            references[key].bodyBytes -= Int(entry.location.length)
         }
         subtractUsage(entry.location)
     }
@@ -204,7 +211,7 @@ struct JournalIndex: Sendable {
         for (sequence, entry) in messages where entry.location.segment == segment {
             var held: [(UInt32, UInt32)] = []
             for key in references.indices {
-                if let count = references[key][sequence] { held.append((UInt32(key), count)) }
+                if let count = references[key].deliveryCount(of: sequence) { held.append((UInt32(key), count)) }
             }
             result.append((sequence, entry, held))
         }
@@ -215,6 +222,12 @@ struct JournalIndex: Sendable {
     mutating func relocate(_ sequence: UInt64, to location: BodyLocation) {
         guard var entry = messages[sequence] else { return }
         subtractUsage(entry.location)
+        if location.length != entry.location.length {
+            let change = Int(location.length) - Int(entry.location.length)
+            for key in references.indices where references[key].deliveryCount(of: sequence) != nil {
+                references[key].bodyBytes += change
+            }
+        }
         entry.location = location
         messages[sequence] = entry
         usage[location.segment, default: SegmentUsage()].liveMessages += 1
@@ -290,34 +303,30 @@ struct JournalIndex: Sendable {
         BodyLocation(segment: segment, length: UInt32(truncatingIfNeeded: body.length), offset: payloadOffset + UInt64(body.start))
     }
 
-    // MARK: Recovery
+    // MARK: Reading
 
-    /// Everything the index holds, with bodies read through `readBody` (each once, however many
-    /// references it has).
-    func recovery(readBody: (BodyLocation) throws(ConveyorError) -> Message) throws(ConveyorError) -> StoreRecovery {
-        var result: [StoreQueueKey: [RecoveredMessage]] = [:]
-        var shared: [UInt64: Message] = [:]
+    /// What a broker learns at open: the subscriptions, every key holding references with their
+    /// number and encoded body bytes, and the highest sequence.
+    func summary() -> StoreRecovery {
+        var queues: [StoreQueueKey: StoredQueueSummary] = [:]
         for (number, held) in references.enumerated() where !held.isEmpty {
-            var recovered: [RecoveredMessage] = []
-            recovered.reserveCapacity(held.count)
-            for (sequence, count) in held {
-                guard let entry = messages[sequence] else { continue }
-                let message: Message
-                if entry.references > 1 {
-                    if let known = shared[sequence] {
-                        message = known
-                    } else {
-                        message = try readBody(entry.location)
-                        shared[sequence] = message
-                    }
-                } else {
-                    message = try readBody(entry.location)
-                }
-                recovered.append(RecoveredMessage(sequence: sequence, message: message, deliveryCount: Int(count)))
-            }
-            result[keys.keys[number]] = recovered
+            queues[keys.keys[number]] = StoredQueueSummary(count: held.count, bytes: held.bodyBytes)
         }
-        return StoreRecovery(
-            subscriptions: Array(subscriptions.values), messages: result, highestSequence: highestSequence)
+        return StoreRecovery(subscriptions: Array(subscriptions.values), queues: queues, highestSequence: highestSequence)
+    }
+
+    /// The live references of a key above `sequence`, ascending, at most `limit`, with their
+    /// delivery counts and where their bodies are; empty for a key the index does not know.
+    func page(of key: StoreQueueKey, after sequence: UInt64, limit: Int)
+        -> [(sequence: UInt64, deliveryCount: UInt32, location: BodyLocation)]
+    {
+        guard limit > 0, let number = keys.existingNumber(for: key), Int(number) < references.count else { return [] }
+        var result: [(sequence: UInt64, deliveryCount: UInt32, location: BodyLocation)] = []
+        for (sequence, count) in references[Int(number)].page(after: sequence, limit: limit) {
+            // Every live reference has its message (a reference goes before its message does).
+            guard let entry = messages[sequence] else { continue }
+            result.append((sequence, count, entry.location))
+        }
+        return result
     }
 }

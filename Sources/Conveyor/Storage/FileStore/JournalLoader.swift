@@ -1,8 +1,8 @@
 import Foundation
 
-/// Reads a journal directory when a ``FileStore`` opens: finds the segments, loads the index from
-/// the snapshot of a clean close if it matches the files exactly, or else rebuilds it by scanning
-/// every record, and finally reads the live bodies for the broker.
+/// Reads a journal directory when a ``FileStore`` opens: finds the segments, and loads the index
+/// from the snapshot of a clean close if it matches the files exactly, or else rebuilds it by
+/// scanning every record. No body is read: the store reads them a page at a time later.
 ///
 /// Scanning checks every record's frame and CRC. A record that does not check:
 /// - in the last segment, with no valid record after it, or only records of the same unfinished
@@ -15,7 +15,6 @@ struct JournalLoader {
     struct Loaded {
         var segments: [JournalSegment]
         var index: JournalIndex
-        var recovery: StoreRecovery
     }
 
     let directory: String
@@ -25,13 +24,9 @@ struct JournalLoader {
     func load() throws(ConveyorError) -> Loaded {
         let numbers = try segmentNumbers()
         var segments: [JournalSegment] = []
-        var maps: [UInt32: MappedFile] = [:]
-        defer { for map in maps.values { map.unmap() } }
         do throws(ConveyorError) {
             for number in numbers {
-                let segment = try JournalSegment.open(in: directory, number: number)
-                segments.append(segment)
-                maps[number] = try MappedFile(descriptor: segment.descriptor, count: Int(segment.size), path: segment.path)
+                segments.append(try JournalSegment.open(in: directory, number: number))
             }
             var index: JournalIndex
             if let snapshot = IndexSnapshot.read(directory: directory, matching: segments) {
@@ -39,17 +34,8 @@ struct JournalLoader {
             } else {
                 index = JournalIndex()
                 for position in segments.indices {
-                    let number = segments[position].number
-                    let isLast = position == segments.count - 1
-                    guard let map = maps[number] else { continue }
-                    let validEnd = try scan(segments[position], map.bytes, isLast: isLast, into: &index)
-                    if validEnd != segments[position].size {
-                        map.unmap()
-                        maps[number] = nil
-                        try segments[position].truncate(to: validEnd)
-                        maps[number] = try MappedFile(
-                            descriptor: segments[position].descriptor, count: Int(validEnd), path: segments[position].path)
-                    }
+                    let validEnd = try scan(segments[position], isLast: position == segments.count - 1, into: &index)
+                    if validEnd != segments[position].size { try segments[position].truncate(to: validEnd) }
                 }
             }
             IndexSnapshot.remove(directory: directory)
@@ -57,8 +43,6 @@ struct JournalLoader {
                 if let broken = segments.popLast() {
                     // A segment created by a crashed process before its header reached the disk.
                     broken.close()
-                    maps[broken.number]?.unmap()
-                    maps[broken.number] = nil
                     unlink(broken.path)
                 }
                 let next = try JournalSegment.create(in: directory, number: (segments.last?.number ?? 0) + 1, preallocation: preallocation)
@@ -66,25 +50,7 @@ struct JournalLoader {
                 try next.sync()
                 FileStoreIO.syncDirectory(directory)
             }
-            let paths = Dictionary(uniqueKeysWithValues: segments.map { ($0.number, $0.path) })
-            let recovery = try index.recovery { (location) throws(ConveyorError) -> Message in
-                let path = paths[location.segment] ?? "segment \(location.segment)"
-                guard let map = maps[location.segment], location.offset + UInt64(location.length) <= UInt64(map.count) else {
-                    throw ConveyorError(
-                        .storage,
-                        "the file store journal '\(path)' is missing the message body at offset \(location.offset) "
-                            + "(\(location.length) bytes); the index and the journal disagree")
-                }
-                let start = Int(location.offset)
-                do throws(ConveyorError) {
-                    return try MessageCodec.decodeMessage(UnsafeRawBufferPointer(rebasing: map.bytes[start..<(start + Int(location.length))]))
-                } catch {
-                    throw ConveyorError(
-                        .storage, "the file store journal '\(path)' holds a bad message at offset \(start): \(error.message)",
-                        underlying: error)
-                }
-            }
-            return Loaded(segments: segments, index: index, recovery: recovery)
+            return Loaded(segments: segments, index: index)
         } catch {
             for segment in segments { segment.close() }
             throw error
@@ -103,7 +69,14 @@ struct JournalLoader {
         }
     }
 
-    /// Replays every record of a segment into the index; returns where its valid records end.
+    /// Replays every record of a segment into the index, reading it through a memory map; returns
+    /// where its valid records end.
+    private func scan(_ segment: JournalSegment, isLast: Bool, into index: inout JournalIndex) throws(ConveyorError) -> UInt64 {
+        let map = try MappedFile(descriptor: segment.descriptor, count: Int(segment.size), path: segment.path)
+        defer { map.unmap() }
+        return try scan(segment, map.bytes, isLast: isLast, into: &index)
+    }
+
     private func scan(_ segment: JournalSegment, _ bytes: UnsafeRawBufferPointer, isLast: Bool,
                       into index: inout JournalIndex) throws(ConveyorError) -> UInt64 {
         if bytes.count < JournalSegment.headerSize {

@@ -51,6 +51,17 @@ struct JournalSegment: Sendable {
         return UInt32(name.dropFirst("segment-".count).dropLast(".journal".count))
     }
 
+    /// The position of segment `number` in `segments` (ascending by number), by binary search.
+    static func position(of number: UInt32, in segments: [JournalSegment]) -> Int? {
+        var low = 0
+        var high = segments.count
+        while low < high {
+            let middle = (low + high) / 2
+            if segments[middle].number < number { low = middle + 1 } else { high = middle }
+        }
+        return low < segments.count && segments[low].number == number ? low : nil
+    }
+
     /// Creates a new, empty segment (its header written, not yet synced).
     static func create(in directory: String, number: UInt32, preallocation: UInt64) throws(ConveyorError) -> JournalSegment {
         let path = directory + "/" + fileName(number)
@@ -158,11 +169,16 @@ struct JournalSegment: Sendable {
 
     /// Reads `length` bytes at `offset`.
     func read(at offset: UInt64, length: Int) throws(ConveyorError) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: length)
-        let complete = bytes.withUnsafeMutableBytes { FileStoreIO.readAll(descriptor, $0, at: offset) }
-        guard complete else {
-            throw FileStoreIO.error("cannot read \(length) bytes at offset \(offset) of the journal segment '\(path)'")
+        var failure: ConveyorError?
+        let bytes = [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
+            if FileStoreIO.readAll(descriptor, UnsafeMutableRawBufferPointer(buffer), at: offset) {
+                count = length
+            } else {
+                failure = FileStoreIO.error("cannot read \(length) bytes at offset \(offset) of the journal segment '\(path)'")
+                count = 0
+            }
         }
+        if let failure { throw failure }
         return bytes
     }
 
@@ -170,7 +186,7 @@ struct JournalSegment: Sendable {
     func close() { posixClose(descriptor) }
 }
 
-/// A read-only memory map of a whole file, for scanning a segment and decoding bodies in place.
+/// A read-only memory map of a whole file, for scanning a segment when the store opens.
 struct MappedFile {
     let base: UnsafeMutableRawPointer?
     let count: Int

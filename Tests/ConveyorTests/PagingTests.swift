@@ -1,0 +1,133 @@
+// The memory window: on stores that page (LMDB, file), a durable queue keeps only a window of its
+// backlog in memory and reads the rest back from the store, in order, as consumers drain it.
+@testable import Conveyor
+import Testing
+
+@Suite("Paging a backlog through the store")
+struct PagingTests {
+    static let pagingStores: [StoreKind] = [.lmdb, .file]
+
+    /// A window of 10 messages, read back 3 at a time: small enough that every test pages a lot.
+    static var smallWindow: BrokerConfiguration {
+        var configuration = BrokerConfiguration()
+        configuration.memoryWindow = MemoryWindow(maximumMessages: 10, maximumBytes: 1 << 20, pageSize: 3)
+        return configuration
+    }
+
+    static func messageQueue(_ broker: Broker, _ name: String) throws -> MessageQueue {
+        guard case .queue(let queue) = try broker.target(for: .queue(Queue(name))) else { preconditionFailure() }
+        return queue
+    }
+
+    @Test(arguments: pagingStores)
+    func aBacklogBeyondTheWindowStaysInTheStoreAndIsDeliveredInOrder(kind: StoreKind) async throws {
+        let fixture = try Fixture(kind, configuration: Self.smallWindow)
+        defer { fixture.close() }
+        let queue = Queue("paged")
+        _ = try await fixture.connection.createSession().createProducer(for: .queue(queue)).sendTexts(100)
+        #expect(fixture.broker.statistics(for: queue)?.depth == 100)
+        #expect(try Self.messageQueue(fixture.broker, "paged").residentCount == 10, "only the window is in memory")
+        let consumer = try fixture.connection.createSession().createConsumer(for: .queue(queue))
+        let received = try await consumer.receive(100)
+        #expect(received.map(\.text) == (0..<100).map { "\($0)" })
+        #expect(try await consumer.receiveNoWait() == nil)
+        #expect(fixture.broker.statistics(for: queue)?.depth == 0)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aReopenedBrokerReadsTheBacklogLazilyAndInOrder(kind: StoreKind) async throws {
+        let fixture = try Fixture(kind, configuration: Self.smallWindow)
+        let queue = Queue("paged-restart")
+        _ = try await fixture.connection.createSession().createProducer(for: .queue(queue)).sendTexts(50)
+        let reopened = try fixture.reopen(configuration: Self.smallWindow)
+        defer { reopened.close() }
+        #expect(reopened.broker.statistics(for: queue)?.depth == 50)
+        if kind != .memory {
+            #expect(try Self.messageQueue(reopened.broker, "paged-restart").residentCount == 0, "nothing read at open")
+        }
+        let browsed = try reopened.connection.createSession().createBrowser(for: queue).messages()
+        #expect(browsed.map(\.text) == (0..<50).map { "\($0)" }, "a browser sees the stored part too")
+        let consumer = try reopened.connection.createSession().createConsumer(for: .queue(queue))
+        let received = try await consumer.receive(50)
+        #expect(received.map(\.text) == (0..<50).map { "\($0)" })
+        #expect(received.allSatisfy { !$0.redelivered })
+        #expect(try await consumer.receiveNoWait() == nil)
+    }
+
+    @Test(arguments: pagingStores)
+    func concurrentProducersAndAConsumerLoseAndDuplicateNothing(kind: StoreKind) async throws {
+        let fixture = try Fixture(kind, configuration: Self.smallWindow)
+        defer { fixture.close() }
+        let queue = Queue("paged-concurrent")
+        let consumer = try fixture.connection.createSession().createConsumer(for: .queue(queue))
+        let producers = 4
+        let perProducer = 150
+        let receiving = Task { try await consumer.receive(producers * perProducer, timeout: .seconds(5)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for producerIndex in 0..<producers {
+                group.addTask {
+                    let producer = try fixture.connection.createSession().createProducer(for: .queue(queue))
+                    for index in 0..<perProducer {
+                        try await producer.send(.text("\(producerIndex)-\(index)"))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let received = try await receiving.value.map { $0.text ?? "" }
+        #expect(received.count == producers * perProducer)
+        #expect(Set(received).count == received.count, "no duplicates")
+        for producerIndex in 0..<producers {
+            let prefix = "\(producerIndex)-"
+            let own: [String] = received.filter { $0.hasPrefix(prefix) }
+            let expected: [String] = (0..<perProducer).map { prefix + String($0) }
+            #expect(own == expected, "each producer's messages in order")
+        }
+        #expect(try await consumer.receiveNoWait() == nil)
+    }
+
+    @Test(arguments: pagingStores)
+    func purgeRemovesTheStoredPartToo(kind: StoreKind) async throws {
+        let fixture = try Fixture(kind, configuration: Self.smallWindow)
+        let queue = Queue("paged-purge")
+        _ = try await fixture.connection.createSession().createProducer(for: .queue(queue)).sendTexts(40)
+        #expect(try await fixture.broker.purge(queue) == 40)
+        #expect(fixture.broker.statistics(for: queue)?.depth == 0)
+        let reopened = try fixture.reopen(configuration: Self.smallWindow)
+        defer { reopened.close() }
+        let consumer = try reopened.connection.createSession().createConsumer(for: .queue(queue))
+        #expect(try await consumer.receive(timeout: .milliseconds(200)) == nil, "nothing comes back after a restart")
+    }
+
+    @Test(arguments: pagingStores)
+    func aDurableSubscriptionPagesItsBacklog(kind: StoreKind) async throws {
+        let fixture = try Fixture(kind, clientID: "pager", configuration: Self.smallWindow)
+        let topic = Topic("paged-topic")
+        let session = try fixture.connection.createSession()
+        try await session.createDurableConsumer(for: topic, name: "audit").close()
+        _ = try await session.createProducer(for: .topic(topic)).sendTexts(35)
+        let reopened = try fixture.reopen(clientID: "pager", configuration: Self.smallWindow)
+        defer { reopened.close() }
+        let consumer = try await reopened.connection.createSession().createDurableConsumer(for: topic, name: "audit")
+        #expect(try await consumer.receive(35).map(\.text) == (0..<35).map { "\($0)" })
+        #expect(try await consumer.receiveNoWait() == nil)
+    }
+
+    @Test(arguments: pagingStores)
+    func rolledBackMessagesComeBackBeforeTheStoredOnes(kind: StoreKind) async throws {
+        let fixture = try Fixture(kind, configuration: Self.smallWindow)
+        defer { fixture.close() }
+        let queue = Queue("paged-rollback")
+        _ = try await fixture.connection.createSession().createProducer(for: .queue(queue)).sendTexts(30)
+        let session = try fixture.connection.createSession(.transacted)
+        let consumer = try session.createConsumer(for: .queue(queue))
+        #expect(try await consumer.receive(5).map(\.text) == ["0", "1", "2", "3", "4"])
+        try await session.rollback()
+        let again = try await consumer.receive(30)
+        #expect(again.map(\.text) == (0..<30).map { "\($0)" })
+        let redelivered = again.map(\.redelivered)
+        #expect(redelivered == Array(repeating: true, count: 5) + Array(repeating: false, count: 25))
+        try await session.commit()
+        #expect(fixture.broker.statistics(for: queue)?.depth == 0)
+    }
+}
