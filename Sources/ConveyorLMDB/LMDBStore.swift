@@ -48,7 +48,7 @@ public final class LMDBStore: MessageStore {
         // commits are seen to arrive concurrently, so a lone committer never waits.
         self.group = options.durability == .groupCommit
             ? GroupCommit(linger: .microseconds(200))
-            : GroupCommit(adaptiveLinger: .microseconds(60))
+            : GroupCommit(adaptiveLinger: .microseconds(250))
     }
 
     /// Creates a store on a directory given as a file URL; nothing is touched until ``open()``.

@@ -46,9 +46,14 @@ package final class GroupCommit: Sendable {
     private struct State {
         var pending: [Pending] = []
         var isLeading = false
-        /// Whether other committers arrived while the last group was being written: a sign that
-        /// commits are concurrent, so a short wait will let the next group gather them.
-        var sawCompany = false
+        /// How many committers the next group is likely to have: the size of the last group, or
+        /// the committers that queued up behind it, whichever is larger. When it is above one,
+        /// commits are arriving concurrently (a producer's send and a consumer's acknowledgement,
+        /// say), and a leader that waits for them lets them share one write and one sync instead
+        /// of taking turns.
+        var expected = 1
+        /// Signalled when the expected committers have arrived, while a leader waits for them.
+        var gathered: DispatchSemaphore?
     }
 
     private let state = Mutex(State())
@@ -59,11 +64,17 @@ package final class GroupCommit: Sendable {
 
     /// - Parameters:
     ///   - linger: How long every leader waits for company before writing.
-    ///   - adaptiveLinger: How long a leader waits when the previous group had company (commits
-    ///     are arriving concurrently); zero when there was none, so a lone committer never waits.
+    ///   - adaptiveLinger: At most how long a leader waits for the committers it expects when
+    ///     commits have been arriving concurrently; it writes as soon as they are all there. A lone
+    ///     committer never waits.
     package init(linger: Duration = .zero, adaptiveLinger: Duration = .zero) {
         self.linger = linger
         self.adaptiveLinger = adaptiveLinger
+    }
+
+    private static func microseconds(_ duration: Duration) -> UInt32 {
+        let (seconds, attoseconds) = duration.components
+        return UInt32(clamping: seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
     }
 
     /// Commits `batch` with whatever other batches are waiting.
@@ -75,7 +86,13 @@ package final class GroupCommit: Sendable {
         let waiter = Waiter()
         let leads = state.withLock { state in
             state.pending.append(Pending(batch: batch, waiter: waiter))
-            if state.isLeading { return false }
+            if state.isLeading {
+                if let gathered = state.gathered, state.pending.count >= state.expected {
+                    gathered.signal()
+                    state.gathered = nil
+                }
+                return false
+            }
             state.isLeading = true
             return true
         }
@@ -84,10 +101,19 @@ package final class GroupCommit: Sendable {
         }
 
         // Leading: write everything that is waiting, this batch included.
-        let wait = max(linger, state.withLock { $0.sawCompany } ? adaptiveLinger : .zero)
-        if wait > .zero {
-            let (seconds, attoseconds) = wait.components
-            usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+        if linger > .zero {
+            usleep(Self.microseconds(linger))
+        } else if adaptiveLinger > .zero {
+            let gathered = DispatchSemaphore(value: 0)
+            let waits = state.withLock { state in
+                guard state.pending.count < state.expected else { return false }
+                state.gathered = gathered
+                return true
+            }
+            if waits {
+                _ = gathered.wait(timeout: .now() + .microseconds(Int(Self.microseconds(adaptiveLinger))))
+                state.withLock { $0.gathered = nil }
+            }
         }
         let group = state.withLock { state in
             defer { state.pending.removeAll(keepingCapacity: true) }
@@ -104,7 +130,7 @@ package final class GroupCommit: Sendable {
         }
         // Hand the lead to the first committer that arrived meanwhile, if any.
         let next = state.withLock { state -> Waiter? in
-            state.sawCompany = group.count > 1 || !state.pending.isEmpty
+            state.expected = min(64, max(group.count, state.pending.count + 1))
             guard let first = state.pending.first else {
                 state.isLeading = false
                 return nil

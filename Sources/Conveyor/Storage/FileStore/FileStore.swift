@@ -62,7 +62,9 @@ public final class FileStore: MessageStore {
     public init(directory: String, options: Options = .init()) {
         self.directory = directory
         self.options = options
-        self.group = GroupCommit(linger: options.durability == .groupCommit ? .microseconds(200) : .zero)
+        self.group = options.durability == .groupCommit
+            ? GroupCommit(linger: .microseconds(200))
+            : GroupCommit(adaptiveLinger: .microseconds(250))
     }
 
     /// Creates a store on a directory given as a file URL; nothing is touched until ``open()``.
