@@ -152,6 +152,8 @@ func run() async {
     // Messages prefetched when the process dies have their delivery counts raised; over many kills
     // they would otherwise be dead-lettered, which is not what this test is about.
     configuration.defaultPolicy.redelivery = RedeliveryPolicy(maximumRedeliveries: -1)
+    // A small memory window, so that kills also land while the backlog is paged through the store.
+    configuration.memoryWindow = MemoryWindow(maximumMessages: 64, maximumBytes: 1 << 20, pageSize: 16)
     do {
         let store: any MessageStore =
             kind == "file"
