@@ -52,15 +52,28 @@ public final class Connection: Sendable {
     }
 
     /// Pauses delivery: receives wait and listeners are not called until ``start()``. Messages stay
-    /// where they are. A listener already running finishes its current message.
-    /// - Throws: ``ConveyorError/Code/illegalState`` if the connection is closed.
+    /// where they are.
+    ///
+    /// Blocks until the listeners in progress have returned: once it returns, no listener of the
+    /// connection runs until ``start()``.
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the connection is closed, or if called from
+    ///   one of its message listeners (it would wait for that listener, that is for itself).
     public func stop() throws(ConveyorError) {
         _ = try openSessions()
+        if let call = ListenerCall.current, call.session.connection === self, call.session.isInProgress(call) {
+            throw .illegalState("stop() cannot be called from a message listener of its own connection: it waits for the listeners in progress to return")
+        }
         started.store(false, ordering: .releasing)
+        // The sessions as of now: one created meanwhile sees the connection stopped.
+        for session in state.withLock({ $0.sessions }) { session.waitForListenerCall() }
     }
 
     /// Closes every session (rolling back open transactions and returning unacknowledged messages),
     /// deletes temporary destinations and releases the client ID. Closing twice does nothing.
+    ///
+    /// Blocks until the message listeners in progress have returned; none is called afterwards.
+    /// Called from a listener of this connection, it waits for the others but not for that one,
+    /// whose message is still acknowledged when it returns in an auto mode.
     public func close() {
         let sessions = state.withLock { state -> [Session]? in
             guard !state.isClosed else { return nil }

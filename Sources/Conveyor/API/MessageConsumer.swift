@@ -225,9 +225,10 @@ public final class MessageConsumer: Sendable {
 
     /// Sets (or, with `nil`, removes) the listener that receives this consumer's messages.
     ///
-    /// Listeners of one session run one at a time, in a task of the session's; consumers of other
-    /// sessions run concurrently. In auto-acknowledge modes a message is acknowledged when the listener
-    /// returns; if the listener throws, the message is delivered again, flagged redelivered.
+    /// Listeners of one session run one at a time, in a task on a thread of the session's; consumers
+    /// of other sessions run concurrently. In auto-acknowledge modes a message is acknowledged when
+    /// the listener returns; if the listener throws, the message is delivered again, flagged
+    /// redelivered.
     /// - Parameter listener: The closure called with each message.
     /// - Throws: ``ConveyorError/Code/illegalState`` if the consumer is closed.
     public func setMessageListener(_ listener: Listener?) throws(ConveyorError) {
@@ -244,6 +245,9 @@ public final class MessageConsumer: Sendable {
     /// Delivers one message to the listener, if one is ready. Called by the session's listener loop.
     /// - Returns: Whether a message was handled.
     func dispatchToListener() async -> Bool {
+        // The whole delivery (take, listener, acknowledgement) is the call that close() and stop() wait for.
+        guard let call = session.beginListenerCall(for: self) else { return false }
+        defer { session.endListenerCall() }
         guard let listener = state.withLock({ $0.listener }) else { return false }
         let delivered: QueueEntry
         let message: Message
@@ -256,7 +260,7 @@ public final class MessageConsumer: Sendable {
             return true
         }
         do {
-            try await listener(message)
+            try await ListenerCall.$current.withValue(call) { try await listener(message) }
         } catch {
             session.broker.logger.debug("listener threw; the message will be redelivered", metadata: ["error": "\(error)"])
             session.redeliverAfterListenerFailure(delivered, from: queue)
@@ -312,19 +316,26 @@ public final class MessageConsumer: Sendable {
     // MARK: Closing
 
     /// Closes the consumer: a waiting `receive` returns `nil`, the listener is not called again and
-    /// prefetched messages go back to the queue. Closing twice does nothing.
+    /// prefetched messages go back to the queue. Closing twice does nothing more.
     ///
-    /// Unacknowledged messages it delivered stay with the session until acknowledge, commit, recover
-    /// or rollback, as in JMS.
+    /// Blocks until a call of its listener in progress has returned, unless called from that
+    /// listener. Unacknowledged messages it delivered stay with the session until acknowledge,
+    /// commit, recover or rollback, as in JMS.
     public func close() {
-        let buffer = state.withLock { state -> Deque<QueueEntry>? in
-            guard !state.isClosed else { return nil }
-            state.isClosed = true
-            state.listener = nil
+        let wasOpen = state.withLock { state in
+            defer {
+                state.isClosed = true
+                state.listener = nil
+            }
+            return !state.isClosed
+        }
+        // Before the buffer goes back: the listener in progress may still be taking from it.
+        session.waitForListenerCall(of: self)
+        guard wasOpen else { return }
+        let buffer = state.withLock { state in
             defer { state.buffer = [] }
             return state.buffer
         }
-        guard let buffer else { return }
         listening.store(false, ordering: .releasing)
         queue.markReturned(buffer)
         queue.putBack(Array(buffer), wereDelivered: false)

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// A single-threaded context for producing and consuming messages (JMS `Session`).
@@ -5,7 +6,8 @@ import Synchronization
 /// The session is the unit of acknowledgement and of transactions: in
 /// ``SessionMode/clientAcknowledge`` mode one ``Message/acknowledge()`` acknowledges everything the
 /// session has consumed; in ``SessionMode/transacted`` mode ``commit()`` makes the session's sends
-/// visible and its receives final, together. Listeners of one session run one at a time.
+/// visible and its receives final, together. Listeners of one session run one at a time, on a
+/// thread of the session's own.
 ///
 /// Like a JMS session, use it from one task at a time. It is `Sendable` so you can hand it over, and
 /// its state is guarded so misuse cannot corrupt it.
@@ -26,6 +28,11 @@ public final class Session: Sendable, MessageAcknowledging {
         var pendingSends: [PendingSend] = []
         var consumers: [MessageConsumer] = []
         var listenerTask: Task<Void, Never>?
+        /// The listener call in progress, if any: its consumer and its number.
+        var listenerCall: (consumer: ObjectIdentifier, number: UInt64)?
+        var listenerCallCount: UInt64 = 0
+        /// Threads blocked in `close()` or `stop()` until the listener call in progress returns.
+        var listenerCallWaiters: [DispatchSemaphore] = []
     }
 
     init(connection: Connection, mode: SessionMode) {
@@ -219,23 +226,35 @@ public final class Session: Sendable, MessageAcknowledging {
     }
 
     /// Closes the session: its consumers and producers close, an open transaction is rolled back and
-    /// unacknowledged messages go back to their queues. Closing twice does nothing.
+    /// unacknowledged messages go back to their queues.
+    ///
+    /// Blocks until a message listener in progress has returned (and its message, in an auto mode,
+    /// is acknowledged); no listener is called afterwards. Called from a listener of this session, it
+    /// does not wait for that listener: the session closes at once, and the listener's message is
+    /// still acknowledged when it returns in an auto mode. Closing again does nothing more than that
+    /// wait.
     public func close() {
-        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let (consumers, deliveries, task) = state.withLock { state in
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else {
+            // Perhaps closed by its own listener, still running: close() still means "none is running".
+            waitForListenerCall()
+            return
+        }
+        listenerParker.unpark()
+        let fromOwnListener = !waitForListenerCall()
+        let (consumers, deliveries) = state.withLock { state in
             defer {
                 state.consumers = []
                 state.unacknowledged = []
                 state.pendingSends = []
                 state.listenerTask = nil
             }
-            return (state.consumers, state.unacknowledged, state.listenerTask)
+            return (state.consumers, state.unacknowledged)
         }
-        task?.cancel()
-        listenerParker.unpark()
         for consumer in consumers { consumer.close() }
         putBack(deliveries, includingPrefetched: false)
-        connection.sessionClosed(self)
+        // From its own listener the session stays on the connection's list until the listener
+        // returns (the listener loop removes it), so that closing the connection waits for it.
+        if !fromOwnListener { connection.sessionClosed(self) }
     }
 
     /// `Message.acknowledge()` in client-acknowledge mode: acknowledges everything consumed so far.
@@ -378,16 +397,23 @@ public final class Session: Sendable, MessageAcknowledging {
     }
 
     /// Starts the loop that runs this session's listeners, one message at a time, if it is not running.
+    ///
+    /// The loop runs on a ``SessionThread`` of its own, not on the cooperative pool, so that `close()`
+    /// and `stop()` can block (on the pool) until a listener returns without starving it.
     func ensureListenerLoop() {
         state.withLock { state in
             guard state.listenerTask == nil, !isClosed else { return }
-            state.listenerTask = Task { [self] in await runListeners() }
+            let thread = SessionThread()
+            state.listenerTask = Task(executorPreference: thread) { [self] in
+                await runListeners()
+                thread.finish()
+            }
         }
         listenerParker.unpark()
     }
 
     private func runListeners() async {
-        while !isClosed, !Task.isCancelled {
+        while !isClosed {
             var delivered = false
             if connection.isStarted {
                 for consumer in state.withLock({ $0.consumers }) where consumer.hasListener {
@@ -397,5 +423,56 @@ public final class Session: Sendable, MessageAcknowledging {
             }
             if !delivered { await listenerParker.park(until: nil) }
         }
+        // Closed, perhaps from a listener that has now returned: see close().
+        connection.sessionClosed(self)
+    }
+
+    /// Marks the start of a delivery to `consumer`'s listener; ``endListenerCall()`` marks its end.
+    ///
+    /// The check and the mark are one step under the lock, so a `stop()` or `close()` either sees
+    /// the call and waits for it, or has already made this refuse.
+    /// - Returns: The call, or `nil` if the session is closed or the connection stopped.
+    func beginListenerCall(for consumer: MessageConsumer) -> ListenerCall? {
+        state.withLock { state in
+            guard !isClosed, connection.isStarted else { return nil }
+            state.listenerCallCount &+= 1
+            state.listenerCall = (ObjectIdentifier(consumer), state.listenerCallCount)
+            return ListenerCall(consumer: consumer, number: state.listenerCallCount)
+        }
+    }
+
+    /// Marks the end of the listener call in progress and wakes whoever waits for it.
+    func endListenerCall() {
+        let waiters = state.withLock { state in
+            state.listenerCall = nil
+            defer { state.listenerCallWaiters = [] }
+            return state.listenerCallWaiters
+        }
+        for waiter in waiters { waiter.signal() }
+    }
+
+    /// Whether `call` is this session's listener call in progress.
+    func isInProgress(_ call: ListenerCall) -> Bool {
+        call.session === self && state.withLock { $0.listenerCall?.number == call.number }
+    }
+
+    /// Blocks the calling thread until no listener call is in progress (of `consumer`, if given),
+    /// unless the caller is that call, which would wait for itself.
+    ///
+    /// Blocking is safe on the cooperative pool: listeners run on the session's own thread.
+    /// - Returns: `false` if it did not wait because the caller is the call in progress.
+    @discardableResult
+    func waitForListenerCall(of consumer: MessageConsumer? = nil) -> Bool {
+        let caller = ListenerCall.current.flatMap { $0.session === self ? $0.number : nil }
+        let wait = state.withLock { state -> (waiter: DispatchSemaphore?, isCaller: Bool) in
+            guard let call = state.listenerCall else { return (nil, false) }
+            if let consumer, call.consumer != ObjectIdentifier(consumer) { return (nil, false) }
+            if call.number == caller { return (nil, true) }
+            let waiter = DispatchSemaphore(value: 0)
+            state.listenerCallWaiters.append(waiter)
+            return (waiter, false)
+        }
+        wait.waiter?.wait()
+        return !wait.isCaller
     }
 }
