@@ -121,7 +121,8 @@ public final class Broker: Sendable {
         for entry in entries { if let id = entry.message.duplicateID { _ = target.admitDuplicateID(id) } }
     }
 
-    /// Closes every connection and the store. Closing twice does nothing.
+    /// Closes every connection (each waits for its message listeners in progress to return) and the
+    /// store. Closing twice does nothing.
     public func close() {
         let connections = registry.withLock { registry -> [Connection]? in
             guard !registry.isClosed else { return nil }
