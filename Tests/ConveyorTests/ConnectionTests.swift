@@ -88,6 +88,50 @@ struct ConnectionTests {
         #expect(again.clientID == "billing")
     }
 
+    @Test
+    func aClientIDCanBeSetOnceRightAfterCreation() async throws {
+        let broker = try Broker()
+        defer { broker.close() }
+        let factory = ConnectionFactory(broker: broker)
+        let connection = try factory.createConnection()
+        #expect(connection.clientID == nil)
+        await expectError(.invalidClientID) { try connection.setClientID("") }
+        try connection.setClientID("late")
+        #expect(connection.clientID == "late")
+        await expectError(.illegalState) { try connection.setClientID("again") }
+        // The ID names durable subscriptions like one given at creation.
+        let topic = Topic("late-topic")
+        let session = try connection.createSession()
+        let durable = try await session.createDurableConsumer(for: topic, name: "audit")
+        durable.close()
+        try await connection.unsubscribe("audit")
+        // Taken while the connection is open, free again once it closes.
+        let other = try factory.createConnection()
+        await expectError(.invalidClientID) { try other.setClientID("late") }
+        connection.close()
+        try other.setClientID("late")
+        #expect(other.clientID == "late")
+    }
+
+    @Test
+    func aClientIDCannotBeSetOnceTheConnectionIsUsedOrClosed() async throws {
+        let broker = try Broker()
+        defer { broker.close() }
+        let factory = ConnectionFactory(broker: broker)
+        let given = try factory.createConnection(clientID: "given")
+        await expectError(.illegalState) { try given.setClientID("other") }
+        let withSession = try factory.createConnection()
+        _ = try withSession.createSession()
+        await expectError(.illegalState) { try withSession.setClientID("a") }
+        let started = try factory.createConnection()
+        try started.start()
+        await expectError(.illegalState) { try started.setClientID("b") }
+        let closed = try factory.createConnection()
+        closed.close()
+        await expectError(.illegalState) { try closed.setClientID("c") }
+        #expect([withSession, started, closed].allSatisfy { $0.clientID == nil })
+    }
+
     @Test(arguments: StoreKind.allCases)
     func invalidDestinationNamesAreRejected(kind: StoreKind) async throws {
         let fixture = try Fixture(kind)

@@ -397,7 +397,7 @@ struct FileStoreTests {
         let options = FileStore.Options(durability: .osBuffered, segmentSize: 64 << 10, compactsAutomatically: false)
         let store = FileStore(directory: directory.url, options: options)
         _ = try store.open()
-        var generator = SeededGenerator(seed: 42)
+        var generator = SplitMix64(seed: 42)
         let queues: [StoreQueueKey] = [.queue("a"), .queue("b"), .subscription(SubscriptionKey(clientID: "c", name: "s"))]
         var model: [StoreQueueKey: [UInt64: Int]] = [:]
         // Sequences arrive mostly ascending, with some held back and committed later.
@@ -625,7 +625,7 @@ struct FileStoreTests {
 
     @Test
     func referenceListMatchesADictionaryUnderRandomChanges() {
-        var generator = SeededGenerator(seed: 7)
+        var generator = SplitMix64(seed: 7)
         var list = ReferenceList()
         var model: [UInt64: UInt32] = [:]
         var top: UInt64 = 0
@@ -757,18 +757,6 @@ private func summary(_ recovery: StoreContents) -> [String: [String]] {
     return result
 }
 
-/// A small deterministic random number generator (SplitMix64), so random tests repeat.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// "message <sequence>" (plus `padding` filler characters) with the headers a producer sets.
 private func storedMessage(_ sequence: UInt64, padding: Int = 0) -> Message {

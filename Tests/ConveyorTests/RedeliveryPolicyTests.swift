@@ -163,19 +163,20 @@ struct RedeliveryPolicyTests {
     @Test(arguments: StoreKind.allCases)
     func aPoisonMessageDoesNotStallAListener(kind: StoreKind) async throws {
         struct Failure: Error {}
-        let fixture = try Fixture(kind, configuration: configuration(maximumRedeliveries: 2, initialDelay: .milliseconds(300)))
+        let fixture = try Fixture(kind, configuration: configuration(maximumRedeliveries: 2, initialDelay: .milliseconds(500)))
         defer { fixture.close() }
         let queue = Destination.queue(Queue("poison-listener"))
         let seen = Recorder<String>()
+        // Everything is queued before the listener starts, so only the redelivery delay decides the order.
+        let producer = try fixture.connection.createSession().createProducer(for: queue)
+        try await producer.send(.text("poison"))
+        try await producer.sendTexts(3)
         let consumer = try fixture.connection.createSession().createConsumer(for: queue)
         try consumer.setMessageListener { message in
             let text = message.text ?? ""
             seen.append("\(text)#\(message.deliveryCount)")
             if text == "poison" { throw Failure() }
         }
-        let producer = try fixture.connection.createSession().createProducer(for: queue)
-        try await producer.send(.text("poison"))
-        try await producer.sendTexts(3)
         #expect(await seen.waitForCount(4))
         #expect(seen.all.prefix(4) == ["poison#1", "0#1", "1#1", "2#1"], "the healthy messages go first")
         let dead = try fixture.connection.createSession().createConsumer(for: .queue(Queue("DLQ.poison-listener")))

@@ -8,8 +8,9 @@ import Synchronization
 /// can set everything up first. Closing the connection closes its sessions and deletes its temporary
 /// destinations.
 public final class Connection: Sendable {
-    /// The client identifier, used to name durable subscriptions; `nil` when anonymous.
-    public let clientID: String?
+    /// The client identifier, used to name durable subscriptions; `nil` when anonymous. Given to
+    /// ``ConnectionFactory/createConnection(clientID:)`` or set once with ``setClientID(_:)``.
+    public var clientID: String? { state.withLock { $0.clientID } }
     /// The broker this connection talks to.
     public let broker: Broker
     let id: UInt64
@@ -18,23 +19,57 @@ public final class Connection: Sendable {
     private let state = Mutex(State())
 
     private struct State {
+        var clientID: String?
+        /// Whether the client ID can no longer be set: it was given, or the connection was used.
+        var isIdentityFixed = false
         var isClosed = false
         var sessions: [Session] = []
         var exceptionListener: (@Sendable (ConveyorError) -> Void)?
     }
 
     init(broker: Broker, clientID: String?) throws(ConveyorError) {
-        if let clientID {
-            if clientID.isEmpty || clientID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-                throw ConveyorError(.invalidClientID, "the client ID '\(clientID.debugDescription)' must be non-empty text without control characters")
-            }
-        }
+        if let clientID { try Self.validate(clientID) }
         self.broker = broker
-        self.clientID = clientID
         self.id = broker.makeConnectionID()
+        state.withLock { state in
+            state.clientID = clientID
+            state.isIdentityFixed = clientID != nil
+        }
         try broker.register(self)
     }
 
+    private static func validate(_ clientID: String) throws(ConveyorError) {
+        if clientID.isEmpty || clientID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw ConveyorError(.invalidClientID, "the client ID '\(clientID.debugDescription)' must be non-empty text without control characters")
+        }
+    }
+
+    /// Sets the client identifier of a connection created without one (JMS `setClientID`).
+    ///
+    /// Allowed once, right after the connection is created: before it creates a session, starts,
+    /// stops or makes a temporary destination.
+    /// - Parameter clientID: The identifier; unique among the broker's open connections.
+    /// - Throws: ``ConveyorError/Code/invalidClientID`` if it is empty, has control characters or is
+    ///   in use by another open connection; ``ConveyorError/Code/illegalState`` if the connection
+    ///   already has a client ID, has been used, or is closed.
+    public func setClientID(_ clientID: String) throws(ConveyorError) {
+        try Self.validate(clientID)
+        try state.withLock { (state) throws(ConveyorError) in
+            if state.isClosed { throw .closed("connection") }
+            if let current = state.clientID {
+                throw .illegalState("this connection already has the client ID '\(current)'; a client ID is set once")
+            }
+            if state.isIdentityFixed {
+                throw .illegalState("set the client ID right after creating the connection, before it is used (a session, start, stop or a temporary destination came first)")
+            }
+            try broker.claimClientID(clientID)
+            state.clientID = clientID
+            state.isIdentityFixed = true
+        }
+    }
+
+    /// Who sends through this connection, for `noLocal` (sessions keep a copy: the client ID
+    /// cannot change once a session exists).
     var publisher: Publisher { Publisher(connectionID: id, clientID: clientID) }
 
     /// Whether delivery is running.
@@ -93,7 +128,8 @@ public final class Connection: Sendable {
     public func createSession(_ mode: SessionMode = .autoAcknowledge) throws(ConveyorError) -> Session {
         try state.withLock { (state) throws(ConveyorError) -> Session in
             if state.isClosed { throw .closed("connection") }
-            let session = Session(connection: self, mode: mode)
+            state.isIdentityFixed = true
+            let session = Session(connection: self, mode: mode, publisher: Publisher(connectionID: id, clientID: state.clientID))
             state.sessions.append(session)
             return session
         }
@@ -155,6 +191,7 @@ public final class Connection: Sendable {
     private func openSessions() throws(ConveyorError) -> [Session] {
         try state.withLock { (state) throws(ConveyorError) -> [Session] in
             if state.isClosed { throw .closed("connection") }
+            state.isIdentityFixed = true
             return state.sessions
         }
     }

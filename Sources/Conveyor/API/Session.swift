@@ -35,10 +35,14 @@ public final class Session: Sendable, MessageAcknowledging {
         var listenerCallWaiters: [DispatchSemaphore] = []
     }
 
-    init(connection: Connection, mode: SessionMode) {
+    init(connection: Connection, mode: SessionMode, publisher: Publisher) {
         self.connection = connection
         self.mode = mode
+        self.publisher = publisher
     }
+
+    /// The connection's identity as a sender, fixed when the session is created.
+    let publisher: Publisher
 
     /// Whether ``close()`` has been called (directly or by closing the connection).
     public var isClosed: Bool { closed.load(ordering: .acquiring) }
@@ -363,11 +367,11 @@ public final class Session: Sendable, MessageAcknowledging {
             try hold(entry, for: target)
             return nil
         }
-        return try broker.sendWithoutWaiting(entry, to: target, from: connection.publisher)
+        return try broker.sendWithoutWaiting(entry, to: target, from: publisher)
     }
 
     private func hold(_ entry: QueueEntry, for target: SendTarget) throws(ConveyorError) {
-        let send = PendingSend(entry: entry, target: target, publisher: connection.publisher)
+        let send = PendingSend(entry: entry, target: target, publisher: publisher)
         try state.withLock { (state) throws(ConveyorError) in
             if isClosed { throw .closed("session") }
             state.pendingSends.append(send)
@@ -380,7 +384,7 @@ public final class Session: Sendable, MessageAcknowledging {
         if isTransacted {
             try hold(entry, for: target)
         } else {
-            try await broker.send(entry, to: target, from: connection.publisher)
+            try await broker.send(entry, to: target, from: publisher)
         }
     }
 

@@ -181,9 +181,11 @@ public final class Broker: Sendable {
     }
 
     func register(_ connection: Connection) throws(ConveyorError) {
+        // Read before taking the registry lock: the connection's lock is never taken inside it.
+        let clientID = connection.clientID
         try registry.withLock { (registry) throws(ConveyorError) in
             if registry.isClosed { throw .closed("broker") }
-            if let clientID = connection.clientID {
+            if let clientID {
                 guard registry.clientIDs.insert(clientID).inserted else {
                     throw ConveyorError(.invalidClientID, "the client ID '\(clientID)' is already in use by another open connection")
                 }
@@ -192,13 +194,25 @@ public final class Broker: Sendable {
         }
     }
 
+    /// Reserves a client ID for a connection that sets it after creation.
+    /// - Throws: ``ConveyorError/Code/invalidClientID`` if an open connection uses it.
+    func claimClientID(_ clientID: String) throws(ConveyorError) {
+        try registry.withLock { (registry) throws(ConveyorError) in
+            if registry.isClosed { throw .closed("broker") }
+            guard registry.clientIDs.insert(clientID).inserted else {
+                throw ConveyorError(.invalidClientID, "the client ID '\(clientID)' is already in use by another open connection")
+            }
+        }
+    }
+
     func makeConnectionID() -> UInt64 { connectionIDs.add(1, ordering: .relaxed).newValue }
 
     /// Forgets a closed connection and deletes its temporary destinations.
     func unregister(_ connection: Connection) {
+        let clientID = connection.clientID
         let dropped = registry.withLock { registry -> [MessageQueue] in
             registry.connections[connection.id] = nil
-            if let clientID = connection.clientID { registry.clientIDs.remove(clientID) }
+            if let clientID { registry.clientIDs.remove(clientID) }
             var dropped: [MessageQueue] = []
             for (name, item) in registry.temporaryQueues where item.owner == connection.id {
                 registry.temporaryQueues[name] = nil
