@@ -42,7 +42,9 @@ struct LMDBError: Error {
 
     private var advice: String {
         switch code {
-        case ENOSPC: "; free disk space and retry: nothing of the failed change was stored"
+        case ENOSPC, EFBIG: "; free disk space and retry: nothing of the failed change was stored"
+        // LMDB reports a short write (a full disk or a file size limit, typically) as EIO.
+        case EIO: "; the disk may be full or failing: check free space and retry; nothing of the failed change was stored"
         case EACCES, EPERM, EROFS: "; check that the directory is writable by this process"
         case MDB_INVALID, MDB_CORRUPTED, MDB_PAGE_NOTFOUND: "; the files are damaged or not an LMDB store"
         case MDB_VERSION_MISMATCH: "; the files were written by an incompatible LMDB version"

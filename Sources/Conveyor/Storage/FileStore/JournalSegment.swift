@@ -217,8 +217,11 @@ struct MappedFile {
 enum FileStoreIO {
     /// A storage error for the failed call, with `strerror(errno)` appended.
     static func error(_ what: String) -> ConveyorError {
-        let reason = String(cString: strerror(errno))
-        return ConveyorError(.storage, "\(what): \(reason)")
+        let code = errno
+        let reason = String(cString: strerror(code))
+        let advice = code == ENOSPC || code == EFBIG || code == EDQUOT
+            ? "; free disk space and retry: nothing of the failed change was stored" : ""
+        return ConveyorError(.storage, "\(what): \(reason)\(advice)")
     }
 
     /// `pwrite` until everything is written or a call fails.
