@@ -161,4 +161,28 @@ struct TopicTests {
         let producer = try fixture.connection.createSession().createProducer()
         await expectError(.invalidDestination) { try await producer.send(.text("late"), to: .topic(topic)) }
     }
+
+    @Test(arguments: StoreKind.allCases)
+    func theBrokerListsDurableSubscriptionsAcrossARestart(kind: StoreKind) async throws {
+        let fixture = try Fixture(kind, clientID: "lister")
+        let session = try fixture.connection.createSession()
+        let prices = Topic("list-prices")
+        try await session.createDurableConsumer(for: prices, name: "audit", selector: "region = 'EU'", noLocal: true).close()
+        try await session.createSharedDurableConsumer(for: Topic("list-orders"), name: "workers").close()
+        var message = Message.text("eu")
+        try message.setProperty("EU", forName: "region")
+        // From another client: noLocal skips the subscriber's own publications.
+        let publisher = try ConnectionFactory(broker: fixture.broker).createConnection()
+        try await publisher.createSession().createProducer(for: .topic(prices)).send(message)
+        let reopened = try fixture.reopen(clientID: "lister")
+        defer { reopened.close() }
+        let listed = reopened.broker.durableSubscriptions()
+        #expect(listed.map(\.key) == [SubscriptionKey(clientID: "lister", name: "workers"), SubscriptionKey(clientID: "lister", name: "audit")])
+        let audit = try #require(listed.last)
+        #expect(audit.topic == prices && audit.selector == "region = 'EU'" && audit.noLocal && !audit.isShared)
+        #expect(audit.statistics.depth == 1)
+        #expect(listed.first?.isShared == true)
+        try await reopened.connection.unsubscribe("audit")
+        #expect(reopened.broker.durableSubscriptions().map(\.key.name) == ["workers"])
+    }
 }

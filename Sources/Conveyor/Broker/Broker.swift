@@ -149,6 +149,18 @@ public final class Broker: Sendable {
         return queues.map { $0.statistics() }.sorted { $0.name < $1.name }
     }
 
+    /// The durable subscriptions (shared or not), with their counters, sorted by topic then key.
+    public func durableSubscriptions() -> [DurableSubscriptionInfo] {
+        let subscriptions = registry.withLock { Array($0.durableSubscriptions.values) }
+        return subscriptions.compactMap { subscription -> DurableSubscriptionInfo? in
+            guard let key = subscription.key else { return nil }
+            return DurableSubscriptionInfo(
+                key: key, topic: subscription.topic, selector: subscription.selector?.expression,
+                noLocal: subscription.noLocal, isShared: subscription.kind.isShared,
+                statistics: subscription.queue.statistics())
+        }.sorted { ($0.topic.name, $0.key.description) < ($1.topic.name, $1.key.description) }
+    }
+
     /// Counters for one queue, or `nil` if the queue has never been used.
     /// - Parameter queue: The queue.
     public func statistics(for queue: Queue) -> DestinationStatistics? {
