@@ -354,30 +354,16 @@ enum CrashWorker {
     static func runAndKill(
         _ executable: URL, store: StoreKind, directory: String, first: Int, killAfterMilliseconds delay: Int
     ) async -> Run {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = [store.rawValue, directory, String(first)]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
+        let worker: WorkerProcess
         do {
-            try process.run()
+            worker = try WorkerProcess(executable, arguments: [store.rawValue, directory, String(first)])
         } catch {
-            return Run(lines: [], standardError: "", failure: "cannot start \(executable.path): \(error)")
+            return Run(lines: [], standardError: "", failure: "\(error)")
         }
-        // The child has its copies; close ours so that reading ends when the child dies.
-        try? output.fileHandleForWriting.close()
-        try? errors.fileHandleForWriting.close()
-        let journal = StreamCollector(output.fileHandleForReading.fileDescriptor)
-        let standardError = StreamCollector(errors.fileHandleForReading.fileDescriptor)
-        defer {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            // The collectors read the pipes' descriptors: keep them open until here.
-            withExtendedLifetime(output) {}
-            withExtendedLifetime(errors) {}
-        }
+        defer { worker.killIfRunning() }
+        let process = worker.process
+        let journal = worker.output
+        let standardError = worker.errors
 
         var failure: String?
         // Wait until the worker has done some work (it starts in well under a second; allow for a
@@ -420,28 +406,4 @@ enum CrashWorker {
         if failure == nil, let error = lines.first(where: { $0.hasPrefix("ERROR") }) { failure = error }
         return Run(lines: lines, standardError: standardError.text, failure: failure)
     }
-}
-
-/// Reads a file descriptor to its end on a thread of its own (a blocking read must not hold a
-/// thread of Swift's cooperative pool).
-final class StreamCollector: Sendable {
-    private let state = Mutex<(bytes: [UInt8], finished: Bool)>(([], false))
-
-    init(_ fileDescriptor: Int32) {
-        let thread = Thread { [self] in
-            var buffer = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                let count = buffer.withUnsafeMutableBytes { read(fileDescriptor, $0.baseAddress, $0.count) }
-                if count < 0, errno == EINTR { continue }
-                if count <= 0 { break }
-                state.withLock { $0.bytes.append(contentsOf: buffer[0..<count]) }
-            }
-            state.withLock { $0.finished = true }
-        }
-        thread.start()
-    }
-
-    /// Everything read so far, with a leading newline so that every line starts with "\n".
-    var text: String { "\n" + state.withLock { String(decoding: $0.bytes, as: UTF8.self) } }
-    var isFinished: Bool { state.withLock { $0.finished } }
 }

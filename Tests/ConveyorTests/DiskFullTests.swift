@@ -148,28 +148,16 @@ struct FillRun {
     var exit: String
 
     static func start(_ executable: URL, store: StoreKind, directory: String, headroom: Int) async -> FillRun {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["fill", store.rawValue, directory, String(headroom)]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
+        let worker: WorkerProcess
         do {
-            try process.run()
+            worker = try WorkerProcess(executable, arguments: ["fill", store.rawValue, directory, String(headroom)])
         } catch {
-            return FillRun(lines: [], standardError: "", exit: "cannot start \(executable.path): \(error)")
+            return FillRun(lines: [], standardError: "", exit: "\(error)")
         }
-        try? output.fileHandleForWriting.close()
-        try? errors.fileHandleForWriting.close()
-        let journal = StreamCollector(output.fileHandleForReading.fileDescriptor)
-        let standardError = StreamCollector(errors.fileHandleForReading.fileDescriptor)
-        defer {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            withExtendedLifetime(output) {}
-            withExtendedLifetime(errors) {}
-        }
+        defer { worker.killIfRunning() }
+        let process = worker.process
+        let journal = worker.output
+        let standardError = worker.errors
         // A fill takes well under a second here (a few thousand synced sends at most); allow for a
         // slow disk and a loaded machine, then call it a hang.
         let deadline = ContinuousClock.now + .seconds(90)

@@ -10,19 +10,16 @@ extension HeavyTests {
 /// and called from a listener of their own they neither deadlock nor wait for themselves.
 ///
 /// A listener is held in progress by a ``Gate`` that another thread (not the cooperative pool) opens
-/// a moment after the test starts closing; events are recorded in order. These tests block
+/// once the close or stop under test is seen waiting for it; events are recorded in order. These tests block
 /// cooperative threads on purpose (that is what the blocking `close()` does), hence `HeavyTests`.
 @Suite("Close and stop wait for listeners in progress", .timeLimit(.minutes(1)))
 struct ListenerCloseTests {
-    /// How long a held listener stays in progress after the test starts closing.
-    static let hold: Duration = .milliseconds(250)
-
     @Test(arguments: StoreKind.allCases)
     func connectionCloseWaitsForTheListenerInProgress(kind: StoreKind) async throws {
         let fixture = try Fixture(kind)
         defer { fixture.close() }
         let held = try await HeldListener(fixture.connection, queue: "close-connection")
-        held.gate.open(after: Self.hold)
+        held.gate.open(whenSomeoneWaitsFor: held.session)
         fixture.connection.close()
         held.events.append("close returned")
         #expect(held.events.all == ["listener started", "listener finished", "close returned"])
@@ -35,7 +32,7 @@ struct ListenerCloseTests {
         let fixture = try Fixture(.memory)
         defer { fixture.close() }
         let held = try await HeldListener(fixture.connection, queue: "close-session")
-        held.gate.open(after: Self.hold)
+        held.gate.open(whenSomeoneWaitsFor: held.session)
         held.session.close()
         held.events.append("close returned")
         #expect(held.events.all == ["listener started", "listener finished", "close returned"])
@@ -45,7 +42,7 @@ struct ListenerCloseTests {
         let fixture = try Fixture(.memory)
         defer { fixture.close() }
         let held = try await HeldListener(fixture.connection, queue: "close-consumer")
-        held.gate.open(after: Self.hold)
+        held.gate.open(whenSomeoneWaitsFor: held.session)
         held.consumer.close()
         held.events.append("close returned")
         #expect(held.events.all == ["listener started", "listener finished", "close returned"])
@@ -55,7 +52,7 @@ struct ListenerCloseTests {
         let fixture = try Fixture(.memory)
         defer { fixture.close() }
         let held = try await HeldListener(fixture.connection, queue: "stop")
-        held.gate.open(after: Self.hold)
+        held.gate.open(whenSomeoneWaitsFor: held.session)
         try fixture.connection.stop()
         held.events.append("stop returned")
         #expect(held.events.all == ["listener started", "listener finished", "stop returned"])
@@ -84,7 +81,7 @@ struct ListenerCloseTests {
         try await fixture.connection.createSession().createProducer(for: queue).sendTexts(2, options: .nonPersistent)
         #expect(await events.waitForCount(1), "close() from its own listener returns")
         #expect(session.isClosed && consumer.isClosed)
-        gate.open(after: Self.hold)
+        gate.open(whenSomeoneWaitsFor: session)
         session.close()  // from outside: waits for the listener still in progress
         events.append("close returned")
         #expect(events.all == ["closed from inside", "listener finished", "close returned"])
@@ -109,7 +106,7 @@ struct ListenerCloseTests {
         }
         try await fixture.connection.createSession().createProducer(for: queue).sendTexts(2, options: .nonPersistent)
         #expect(await events.waitForCount(1), "close() from its own listener returns")
-        gate.open(after: Self.hold)
+        gate.open(whenSomeoneWaitsFor: consumer.session)
         consumer.close()
         events.append("close returned")
         #expect(events.all == ["closed from inside", "listener finished", "close returned"])
@@ -126,7 +123,7 @@ struct ListenerCloseTests {
             connection.close()
             events.append("close returned")
         }
-        other.gate.open(after: Self.hold)
+        other.gate.open(whenSomeoneWaitsFor: other.session)
         try await other.session.createProducer(for: queue).send(.text("close"))
         #expect(await other.events.waitForCount(4), "close() from a listener of its own connection returns")
         #expect(other.events.all == ["listener started", "closing from inside", "listener finished", "close returned"])
@@ -165,7 +162,7 @@ struct ListenerCloseTests {
         }
         let closed = DispatchSemaphore(value: 0)
         for held in helds {
-            held.gate.open(after: Self.hold)
+            held.gate.open(whenSomeoneWaitsFor: held.session)
             Task.detached {
                 held.session.close()
                 held.events.append("close returned")
@@ -223,11 +220,15 @@ private final class Gate: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Opens after `delay`, from a new thread of its own (not the cooperative pool).
-    func open(after delay: Duration) {
-        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+    /// Opens once a `close()` or `stop()` is blocked waiting for `session`'s listener in progress
+    /// (or after 10 s, when the test fails on its own), watched from a thread of its own (not the
+    /// cooperative pool, which the blocked call may be holding).
+    func open(whenSomeoneWaitsFor session: Session) {
         Thread.detachNewThread { [self] in
-            Thread.sleep(forTimeInterval: seconds)  // "a moment after the test starts closing"
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !session.hasListenerCallWaiters, ContinuousClock.now < deadline {
+                usleep(200)
+            }
             open()
         }
     }

@@ -455,6 +455,10 @@ public final class Session: Sendable, MessageAcknowledging {
         for waiter in waiters { waiter.signal() }
     }
 
+    /// Whether a `close()` or `stop()` is blocked waiting for the listener call in progress (for
+    /// tests and diagnostics).
+    var hasListenerCallWaiters: Bool { state.withLock { !$0.listenerCallWaiters.isEmpty } }
+
     /// Whether `call` is this session's listener call in progress.
     func isInProgress(_ call: ListenerCall) -> Bool {
         call.session === self && state.withLock { $0.listenerCall?.number == call.number }
