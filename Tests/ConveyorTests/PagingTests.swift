@@ -1,6 +1,7 @@
 // The memory window: on stores that page (LMDB, file), a durable queue keeps only a window of its
 // backlog in memory and reads the rest back from the store, in order, as consumers drain it.
 @testable import Conveyor
+import Synchronization
 import Testing
 
 @Suite("Paging a backlog through the store")
@@ -129,5 +130,47 @@ struct PagingTests {
         #expect(redelivered == Array(repeating: true, count: 5) + Array(repeating: false, count: 25))
         try await session.commit()
         #expect(fixture.broker.statistics(for: queue)?.depth == 0)
+    }
+}
+
+extension PagingTests {
+    /// A store whose page reads can be made to fail, as a damaged or vanished disk would.
+    final class FailingReadStore: MessageStore {
+        let base: any MessageStore
+        let failsReads = Atomic<Bool>(false)
+
+        init(_ base: any MessageStore) { self.base = base }
+
+        var name: String { base.name }
+        var commitMayBlock: Bool { base.commitMayBlock }
+        var pagesMessages: Bool { base.pagesMessages }
+        func open() throws(ConveyorError) -> StoreRecovery { try base.open() }
+        func commit(_ batch: StoreBatch) throws(ConveyorError) { try base.commit(batch) }
+        func close() { base.close() }
+        func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
+            if failsReads.load(ordering: .acquiring) { throw ConveyorError(.storage, "simulated read failure") }
+            return try base.messages(in: queue, after: sequence, limit: limit)
+        }
+    }
+
+    @Test(arguments: pagingStores)
+    func aFailingPageReadLeavesConsumersWaitingAndTheyResumeWhenTheStoreRecovers(kind: StoreKind) async throws {
+        let location = StoreKind.Location(kind: kind)
+        let store = FailingReadStore(try location.makeStore())
+        let broker = try Broker(store: store, configuration: Self.smallWindow)
+        defer { broker.close() }
+        let connection = try ConnectionFactory(broker: broker).createConnection()
+        try connection.start()
+        let queue = Queue("paged-failing")
+        _ = try await connection.createSession().createProducer(for: .queue(queue)).sendTexts(30)
+        store.failsReads.store(true, ordering: .releasing)
+        let consumer = try connection.createSession().createConsumer(for: .queue(queue))
+        // The window's 10 come; then the store cannot be read, and receive waits rather than spins.
+        #expect(try await consumer.receive(10).map(\.text) == (0..<10).map { "\($0)" })
+        let waiting = Task { try await consumer.receive(timeout: .seconds(10)) }
+        #expect(await waitUntil { broker.statistics(for: queue)?.depth == 20 })
+        store.failsReads.store(false, ordering: .releasing)
+        #expect(try await waiting.value?.text == "10", "the waiting consumer is woken to try again")
+        #expect(try await consumer.receive(19).map(\.text) == (11..<30).map { "\($0)" })
     }
 }

@@ -57,6 +57,9 @@ struct StoredBacklog {
     var loadedThrough: UInt64 = 0
     /// Whether a consumer is reading a page from the store right now.
     var isLoading = false
+    /// After a failed read, no read is tried before this time (milliseconds since 1970), so that a
+    /// failing store is not hammered by every fetch.
+    var retryAfter: Int64 = 0
     /// Messages that joined the store-only part while a page was being read: the read may have
     /// missed them although their sequence is below what it returned, so they are checked after it.
     var arrivedWhileLoading: [QueueEntry] = []

@@ -228,7 +228,8 @@ final class MessageQueue: Sendable {
     private func claimPageRead(in state: inout State) -> UInt64? {
         guard let pager, state.stored.isActive, !state.stored.isLoading,
               state.residentCount < (pager.window.maximumMessages + 1) / 2,
-              state.residentBytes < (pager.window.maximumBytes + 1) / 2
+              state.residentBytes < (pager.window.maximumBytes + 1) / 2,
+              state.stored.retryAfter == 0 || WallClock.nowMillis() >= state.stored.retryAfter
         else { return nil }
         state.stored.isLoading = true
         return state.stored.loadedThrough
@@ -236,8 +237,10 @@ final class MessageQueue: Sendable {
 
     /// Reads the next page of the store-only backlog into the window (the caller claimed the read
     /// with ``claimPageRead(in:)``). Blocks for the store read.
-    private func readPage(after sequence: UInt64) {
-        guard let pager else { return }
+    /// - Returns: Whether the store could be read (a failure is logged).
+    @discardableResult
+    private func readPage(after sequence: UInt64) -> Bool {
+        guard let pager else { return false }
         let limit = pager.window.pageSize
         let page: [RecoveredMessage]
         do {
@@ -245,10 +248,17 @@ final class MessageQueue: Sendable {
         } catch {
             state.withLock { state in
                 state.stored.isLoading = false
+                state.stored.retryAfter = WallClock.nowMillis() + 1_000
+                // What arrived meanwhile is in the store and counted: a later read brings it.
                 state.stored.arrivedWhileLoading = []
             }
             pager.logger.error("cannot read \(displayName)'s messages back from the store: \(error)")
-            return
+            // Consumers left waiting try again once the pause is over.
+            Task { [self] in
+                try? await Task.sleep(for: .milliseconds(1_001))
+                wakeWaitingConsumers()
+            }
+            return false
         }
         let now = WallClock.nowMillis()
         let toWake = state.withLock { state -> [MessageConsumer] in
@@ -258,6 +268,7 @@ final class MessageQueue: Sendable {
             let arrived = state.stored.arrivedWhileLoading
             state.stored.arrivedWhileLoading = []
             state.stored.isLoading = false
+            state.stored.retryAfter = 0
             for item in page {
                 last = item.sequence
                 if !arrived.isEmpty { read.insert(item.sequence) }
@@ -291,10 +302,19 @@ final class MessageQueue: Sendable {
             return state.hungry
         }
         for consumer in toWake { consumer.wake() }
+        return true
+    }
+
+    private func wakeWaitingConsumers() {
+        let toWake = state.withLock { state in
+            defer { state.hungry = [] }
+            return state.hungry
+        }
+        for consumer in toWake { consumer.wake() }
     }
 
     /// Reads the next page of store-only messages into the window whatever its fill (for purge).
-    /// - Returns: Whether a page was read.
+    /// - Returns: Whether a page was read (`false` when there is none, or the store failed).
     func readNextStoredPage() -> Bool {
         let start = state.withLock { state -> UInt64? in
             guard state.stored.isActive, !state.stored.isLoading else { return nil }
@@ -302,8 +322,7 @@ final class MessageQueue: Sendable {
             return state.stored.loadedThrough
         }
         guard let start else { return false }
-        readPage(after: start)
-        return true
+        return readPage(after: start)
     }
 
     /// Records a duplicate-detection ID.
@@ -616,9 +635,8 @@ final class MessageQueue: Sendable {
         for parker in producers { parker.unpark() }
         if let pageFrom {
             readPage(after: pageFrom)
-            if moved == 0 {
-                discarded += fetch(for: consumer, limit: limit, into: &buffer, waitIfEmpty: waitIfEmpty)
-            }
+            // After a failed read, `retryAfter` keeps this second fetch from reading again.
+            if moved == 0 { discarded += fetch(for: consumer, limit: limit, into: &buffer, waitIfEmpty: waitIfEmpty) }
         }
         return discarded
     }
