@@ -130,7 +130,9 @@ package final class GroupCommit: Sendable {
         }
         // Hand the lead to the first committer that arrived meanwhile, if any.
         let next = state.withLock { state -> Waiter? in
-            state.expected = min(64, max(group.count, state.pending.count + 1))
+            // Two committers taking turns (a group of one, one waiting) expect each other; but two
+            // that both queued behind a group are still two, not three.
+            state.expected = min(64, max(group.count, state.pending.count, min(2, group.count + state.pending.count)))
             guard let first = state.pending.first else {
                 state.isLeading = false
                 return nil
