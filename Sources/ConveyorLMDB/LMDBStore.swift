@@ -44,11 +44,7 @@ public final class LMDBStore: MessageStore {
     public init(directory: String, options: Options = .init()) {
         self.directory = directory
         self.options = options
-        // Group commit always lingers briefly to gather committers; sync lingers (less) only while
-        // commits are seen to arrive concurrently, so a lone committer never waits.
-        self.group = options.durability == .groupCommit
-            ? GroupCommit(linger: .microseconds(200))
-            : GroupCommit(adaptiveLinger: .microseconds(250))
+        self.group = GroupCommit(for: options.durability)
     }
 
     /// Creates a store on a directory given as a file URL; nothing is touched until ``open()``.

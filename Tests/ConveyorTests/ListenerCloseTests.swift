@@ -227,7 +227,7 @@ private final class Gate: Sendable {
         Thread.detachNewThread { [self] in
             let deadline = ContinuousClock.now + .seconds(10)
             while !session.hasListenerCallWaiters, ContinuousClock.now < deadline {
-                usleep(200)
+                usleep(200)  // deliberate: polls a condition with a deadline, on a thread (the pool may be blocked)
             }
             open()
         }

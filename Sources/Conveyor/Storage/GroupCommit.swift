@@ -77,6 +77,18 @@ package final class GroupCommit: Sendable {
         return UInt32(clamping: seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
     }
 
+    /// The group commit a disk store uses in `durability`: `.groupCommit` always lingers 200 µs to
+    /// gather committers; `.sync` waits (at most 250 µs) only for the committers it expects when
+    /// commits arrive concurrently, so a lone committer never waits. (`.osBuffered` commits do not
+    /// group.)
+    package convenience init(for durability: StoreDurability) {
+        if durability == .groupCommit {
+            self.init(linger: .microseconds(200))
+        } else {
+            self.init(adaptiveLinger: .microseconds(250))
+        }
+    }
+
     /// Commits `batch` with whatever other batches are waiting.
     /// - Parameters:
     ///   - batch: This committer's changes.

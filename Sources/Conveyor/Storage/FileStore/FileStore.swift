@@ -62,9 +62,7 @@ public final class FileStore: MessageStore {
     public init(directory: String, options: Options = .init()) {
         self.directory = directory
         self.options = options
-        self.group = options.durability == .groupCommit
-            ? GroupCommit(linger: .microseconds(200))
-            : GroupCommit(adaptiveLinger: .microseconds(250))
+        self.group = GroupCommit(for: options.durability)
     }
 
     /// Creates a store on a directory given as a file URL; nothing is touched until ``open()``.
