@@ -47,9 +47,15 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         let workloads = try selectedWorkloads()
         let stores = try selectedStores()
+        CrossProcessWorkload.peer = BenchPeerCommand.launcher()
         var results: [WorkloadResult] = []
         for id in workloads {
             for store in stores {
+                if id == .x1, store.makeSharedStore == nil {
+                    // Only LMDB is shared between processes; X1 has nothing to measure on the others.
+                    Console.progress("\(id) skipped on the \(store.name) store: it cannot be shared between processes\n")
+                    continue
+                }
                 let result: WorkloadResult
                 do {
                     result = try await WorkloadRunner(store: store, runs: runs, directory: directory.map { URL(fileURLWithPath: $0) }).run(id) { progress in

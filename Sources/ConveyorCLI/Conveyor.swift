@@ -10,7 +10,7 @@ struct ConveyorCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, SendCommand.self, ReceiveCommand.self, BrowseCommand.self, StatsCommand.self,
             PurgeCommand.self, SubscriptionsCommand.self, UnsubscribeCommand.self, BenchCommand.self,
-            DemoChildCommand.self,
+            DemoChildCommand.self, BenchPeerCommand.self,
         ]
     )
 }

@@ -4,8 +4,8 @@
 //     ConveyorCrashWorker <directory> <first-number>          (the same as with lmdb)
 //     ConveyorCrashWorker fill <lmdb|file> <directory> <headroom-bytes>
 //
-// The fill mode, for the disk-full tests, is described in FillMode.swift; the rest of this comment
-// is about the crash mode.
+// The fill mode, for the disk-full tests, is described in FillMode.swift, the shared mode (processes
+// sharing one store) in SharedMode.swift; the rest of this comment is about the crash mode.
 //
 // Opens an LMDBStore or a FileStore in sync mode on <directory> and, until it is killed, produces
 // messages numbered from <first-number> (integer property "n") on the queue "crash-test" and
@@ -147,6 +147,7 @@ func consume(_ connection: Connection) async throws {
 func run() async {
     var arguments = Array(CommandLine.arguments.dropFirst())
     if arguments.first == "fill" { await fill(Array(arguments.dropFirst())) }  // FillMode.swift
+    if arguments.first == "shared" { await shared(Array(arguments.dropFirst())) }  // SharedMode.swift
     if arguments.count == 2 { arguments.insert("lmdb", at: 0) }
     guard arguments.count == 3, ["lmdb", "file"].contains(arguments[0]), let first = Int(arguments[2]) else {
         fail("usage: ConveyorCrashWorker <lmdb|file> <directory> <first-number>")

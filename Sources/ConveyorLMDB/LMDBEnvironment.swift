@@ -92,6 +92,14 @@ final class LMDBEnvironment {
 
     deinit { close() }
 
+    /// Frees the reader slots left by dead processes (LMDB only notices them when asked), so that
+    /// their stale snapshots no longer keep freed pages from being reused.
+    func clearStaleReaders() {
+        guard !isClosed else { return }
+        var dead: Int32 = 0
+        _ = mdb_reader_check(handle, &dead)
+    }
+
     /// Runs `body` in a read-only transaction (a consistent snapshot).
     /// - Throws: ``ConveyorError/Code/storage`` for LMDB failures (naming the path) and whatever
     ///   ``ConveyorError`` the body throws.
@@ -209,3 +217,8 @@ final class LMDBEnvironment {
         do throws(LMDBError) { try body() } catch { throw error.storageError(path: path, action: action) }
     }
 }
+
+// Every use is under `LMDBStore.core`'s lock; being Sendable lets code running under that lock
+// pass the environment along with values of the caller (a claim's filter) without the compiler
+// tying the lock's state to the caller's region.
+extension LMDBEnvironment: @unchecked Sendable {}

@@ -12,17 +12,43 @@ extension LMDBStore {
         /// The size the map may grow to, in bytes (1 TiB by default). A commit that needs more fails
         /// with ``ConveyorError/Code/resourceAllocation`` and stores nothing.
         public var maximumMapSize: Int
+        /// Whether one process or several open the store; ``Sharing/singleProcess`` by default.
+        public var sharing: Sharing
 
         /// Creates options.
         /// - Parameters:
         ///   - durability: When a commit counts as done; see ``Durability``.
         ///   - initialMapSize: The starting map size in bytes.
         ///   - maximumMapSize: The largest map size in bytes.
-        public init(durability: Durability = .sync, initialMapSize: Int = 64 << 20, maximumMapSize: Int = 1 << 40) {
+        ///   - sharing: Whether one process or several open the store; see ``Sharing``.
+        public init(
+            durability: Durability = .sync, initialMapSize: Int = 64 << 20, maximumMapSize: Int = 1 << 40,
+            sharing: Sharing = .singleProcess
+        ) {
             self.durability = durability
             self.initialMapSize = initialMapSize
             self.maximumMapSize = maximumMapSize
+            self.sharing = sharing
         }
+    }
+
+    /// Which processes may have a store's directory open at the same time.
+    ///
+    /// Every process that opens a directory must use the same mode: a single-process store is
+    /// refused while any other process has the directory open, and a shared one while a
+    /// single-process store has it; the error names the holder.
+    public enum Sharing: Sendable, Hashable {
+        /// One process at a time (the default): the store holds an exclusive lock on
+        /// `conveyor.lock` in its directory for as long as it is open, and another process opening
+        /// the directory fails with ``ConveyorError/Code/storage`` naming the holder's process ID.
+        case singleProcess
+        /// Several processes at once, acting as one broker (``SharedMessageStore``): they allocate
+        /// sequence numbers from one shared counter, claim messages so that each goes to one
+        /// process at a time, wake each other when messages arrive, and release the claims and
+        /// process-owned subscriptions of a process that dies. The group's transient state lives in
+        /// the directory's `shared/` folder and is reset when the first process of a new group
+        /// opens the store.
+        case processes
     }
 
     /// When a commit counts as done; see ``StoreDurability``. For LMDB a durable write costs two

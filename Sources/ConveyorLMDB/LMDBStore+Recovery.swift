@@ -51,7 +51,7 @@ extension LMDBStore {
 }
 
 /// Reads a snapshot inside one read transaction; see ``LMDBStore/readSnapshot(_:)``.
-private struct SnapshotReader {
+struct SnapshotReader {
     let transaction: LMDBTransaction
     let databases: LMDBDatabases
 
@@ -107,7 +107,7 @@ private struct SnapshotReader {
         return (keysByID, last)
     }
 
-    private func subscriptionRecords() throws -> [SubscriptionRecord] {
+    func subscriptionRecords() throws -> [SubscriptionRecord] {
         var records: [SubscriptionRecord] = []
         for entry in try entries(databases.subscriptions) {
             records.append(try MessageCodec.decodeSubscription(entry.value))

@@ -17,25 +17,43 @@ import Synchronization
 /// ``Options/maximumMapSize``.
 ///
 /// One directory can be open in one `LMDBStore` at a time per process; a second store on the same
-/// directory fails to open with ``ConveyorError/Code/storage`` until the first is closed.
+/// directory fails to open with ``ConveyorError/Code/storage`` until the first is closed. Across
+/// processes, ``Options/sharing`` decides: by default one process at a time (others are refused),
+/// or with ``Sharing/processes`` several processes acting as one broker (``SharedMessageStore``).
 public final class LMDBStore: MessageStore {
     /// The directory holding the store's files (`data.mdb`, `lock.mdb`), as given.
     public let directory: String
     /// The options the store was created with.
     public let options: Options
 
-    private struct Core {
+    struct Core {
         var environment: LMDBEnvironment?
         /// The canonical directory path registered in ``OpenDirectories`` while open.
         var openPath: String?
+        /// The `flock`s that keep other processes out (or in the same group) while open.
+        var processLock: ProcessLock?
         var destinations: [StoreQueueKey: UInt64] = [:]
         var lastDestinationID: UInt64 = 0
         var scratch: [UInt8] = []
     }
 
-    /// The environment and what commits need. Every write transaction runs under this lock.
-    private let core = Mutex(Core())
+    /// The environment and what commits need. Every transaction of the main environment runs under
+    /// this lock.
+    let core = Mutex(Core())
     private let group: GroupCommit
+
+    /// With ``Sharing/processes``: the group membership (claims, wake-ups). Lock order: this lock
+    /// before ``core``, never the other way round.
+    let session = Mutex<SharedSession?>(nil)
+    /// With ``Sharing/processes``: the shared counters, apart from ``session`` so that allocating a
+    /// sequence never waits for a claim.
+    let counters = Mutex<SharedCounters?>(nil)
+    /// The sequence counter with ``Sharing/singleProcess``.
+    let localSequence = Atomic<UInt64>(0)
+    /// The subscription generation with ``Sharing/singleProcess``.
+    let localSubscriptionGeneration = Atomic<UInt64>(0)
+    /// The thread started by ``startWatching(_:)``, until ``close()``.
+    let watcher = Mutex<SessionWatcher?>(nil)
 
     /// Creates a store on a directory; nothing is touched until ``open()``.
     /// - Parameters:
@@ -67,36 +85,95 @@ public final class LMDBStore: MessageStore {
     public var pagesMessages: Bool { true }
 
     /// Opens the directory (creating it if needed) and reads what it holds, without the bodies.
+    ///
+    /// With ``Sharing/singleProcess``, fails if another process has the directory open (naming
+    /// it). With ``Sharing/processes``, fails if a single-process store has it; the first process
+    /// of a new group resets the group's state (the claims and process-owned subscriptions of the
+    /// processes that had it before are all dead).
     /// - Returns: The subscriptions, how many references each queue and subscription holds (from
     ///   the references alone, never reading a body), and the highest sequence ever stored.
     /// - Throws: ``ConveyorError/Code/storage`` if the store is already open (in this object or
     ///   another one on the same directory), if the directory cannot be created or opened, or if
     ///   its files are damaged; the message names the path and the cause.
     public func open() throws(ConveyorError) -> StoreRecovery {
-        try core.withLock { (core) throws(ConveyorError) -> StoreRecovery in
+        let (recovery, opened) = try core.withLock { (core) throws(ConveyorError) -> (StoreRecovery, SharedSession?) in
             if let path = core.openPath {
                 throw ConveyorError(.storage, "the LMDB store at '\(path)' is already open; close its broker first")
             }
             let path = try Self.prepareDirectory(directory)
             try OpenDirectories.claim(path)
             do throws(ConveyorError) {
-                let environment = try LMDBEnvironment.open(path: path, options: options)
-                let snapshot: Snapshot
-                do throws(ConveyorError) {
-                    snapshot = try Self.readSnapshot(environment)
-                } catch {
-                    environment.close()
-                    throw error
-                }
-                core.environment = environment
-                core.openPath = path
-                core.destinations = snapshot.destinations
-                core.lastDestinationID = snapshot.lastDestinationID
-                return snapshot.recovery
+                return try open(path: path, in: &core)
             } catch {
                 OpenDirectories.release(path)
                 throw error
             }
+        }
+        if let opened {
+            counters.withLock { $0 = opened.counters }
+            session.withLock { $0 = opened }
+        } else {
+            let highest = recovery.highestSequence
+            var current = localSequence.load(ordering: .relaxed)
+            while current < highest {
+                let (exchanged, original) = localSequence.compareExchange(
+                    expected: current, desired: highest, ordering: .relaxed)
+                if exchanged { break }
+                current = original
+            }
+        }
+        return recovery
+    }
+
+    /// Takes the process locks, opens the environment (and, when sharing, joins the group) and
+    /// reads the snapshot; on failure, leaves nothing open or locked.
+    private func open(path: String, in core: inout Core) throws(ConveyorError) -> (StoreRecovery, SharedSession?) {
+        let lock: ProcessLock
+        var isFirstOfGroup = true
+        switch options.sharing {
+        case .singleProcess:
+            lock = try ProcessLock.acquireSingle(directory: path)
+        case .processes:
+            (lock, isFirstOfGroup) = try ProcessLock.joinGroup(directory: path)
+        }
+        var joined: SharedSession?
+        do throws(ConveyorError) {
+            let environment = try LMDBEnvironment.open(path: path, options: options)
+            core.environment = environment
+            core.openPath = path
+            core.processLock = lock
+            var snapshot = try Self.readSnapshot(environment)
+            core.destinations = snapshot.destinations
+            core.lastDestinationID = snapshot.lastDestinationID
+            if isFirstOfGroup {
+                // Every process that had the store before is gone: so are the subscriptions they
+                // owned (in either mode: only a shared group creates them).
+                environment.clearStaleReaders()
+                let orphans = snapshot.recovery.subscriptions.filter { $0.key.owningProcess != nil }
+                if !orphans.isEmpty {
+                    try Self.write([StoreBatch(orphans.map { .deleteSubscription($0.key) })], in: &core, directory: directory)
+                    snapshot = try Self.readSnapshot(environment)
+                    core.destinations = snapshot.destinations
+                    core.lastDestinationID = snapshot.lastDestinationID
+                }
+            }
+            if options.sharing == .processes {
+                if isFirstOfGroup {
+                    try SharedSession.resetGroup(directory: path)
+                    try lock.finishReset()
+                }
+                joined = try SharedSession.join(directory: path, highestSequence: snapshot.recovery.highestSequence)
+            }
+            return (snapshot.recovery, joined)
+        } catch {
+            core.environment?.close()
+            core.environment = nil
+            core.openPath = nil
+            core.processLock = nil
+            core.destinations = [:]
+            core.lastDestinationID = 0
+            lock.release()
+            throw error
         }
     }
 
@@ -107,12 +184,18 @@ public final class LMDBStore: MessageStore {
             guard let environment = core.environment else {
                 throw ConveyorError(.storage, "the LMDB store at '\(directory)' is closed; open a broker on it first")
             }
-            guard let destination = core.destinations[queue] else { return [] }
+            let refresh = options.sharing == .processes
+            guard let destination = try Self.destinationID(queue, in: &core, refreshing: refresh) else { return [] }
             return try Self.readPage(environment, destination: destination, after: sequence, limit: limit)
         }
     }
 
     /// Applies a batch in one LMDB write transaction.
+    ///
+    /// With ``Sharing/processes``, once the batch is stored the claims on the references it
+    /// removes (or on the queues it purges or deletes) are deleted, the subscription generation is
+    /// bumped if it saves or deletes subscriptions, and the other processes are woken if it adds
+    /// messages or changes subscriptions.
     ///
     /// Blocks the calling thread for the write and, in the durable modes, the sync; the broker calls
     /// it off Swift's cooperative pool (``commitMayBlock``).
@@ -123,21 +206,29 @@ public final class LMDBStore: MessageStore {
     public func commit(_ batch: StoreBatch) throws(ConveyorError) {
         if options.durability != .osBuffered, !batch.isEmpty {
             try group.commit(batch) { batches in write(batches) }
-            return
+        } else {
+            try core.withLock { (core) throws(ConveyorError) in
+                try Self.write([batch], in: &core, directory: directory)
+            }
         }
-        try core.withLock { (core) throws(ConveyorError) in
-            try Self.write([batch], in: &core, directory: directory)
-        }
+        didCommit(batch)
     }
 
     /// Flushes and closes the files. The store can be opened again afterwards; closing a closed
     /// store does nothing.
+    ///
+    /// With ``Sharing/processes``, leaves the group first: stops the watching thread, deletes the
+    /// subscriptions this process owns (with their messages), releases its claims (the messages
+    /// become claimable by the others), removes its member files and wakes the others.
     public func close() {
+        leaveGroup()
         core.withLock { core in
             core.environment?.close()
             core.environment = nil
             if let path = core.openPath { OpenDirectories.release(path) }
             core.openPath = nil
+            core.processLock?.release()
+            core.processLock = nil
             core.destinations = [:]
             core.scratch = []
         }
@@ -161,7 +252,7 @@ public final class LMDBStore: MessageStore {
         }
     }
 
-    private static func write(_ batches: [StoreBatch], in core: inout Core, directory: String) throws(ConveyorError) {
+    static func write(_ batches: [StoreBatch], in core: inout Core, directory: String) throws(ConveyorError) {
         guard let environment = core.environment else {
             throw ConveyorError(.storage, "the LMDB store at '\(directory)' is closed; open a broker on it first")
         }

@@ -38,6 +38,15 @@ public final class StoreLocation: Sendable {
         }
     }
 
+    /// Opens the store for sharing with other processes (X1).
+    /// - Throws: ``WorkloadError/Code/invalidParameter`` if the store cannot be shared.
+    public func openShared() throws -> any MessageStore {
+        guard let makeShared = store.makeSharedStore else {
+            throw WorkloadError(.invalidParameter, "the \(store.name) store cannot be shared between processes; X1 runs on lmdb")
+        }
+        return try makeShared(directory)
+    }
+
     deinit {
         try? FileManager.default.removeItem(at: directory)
     }

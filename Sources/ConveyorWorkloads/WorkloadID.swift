@@ -52,7 +52,7 @@ public enum WorkloadID: String, CaseIterable, Sendable, Codable, CustomStringCon
         case .w6: BacklogRecoveryWorkload()
         case .l1: RequestReplyWorkload()
         case .m1: BacklogMemoryWorkload()
-        case .x1: nil
+        case .x1: CrossProcessWorkload()
         }
     }
 

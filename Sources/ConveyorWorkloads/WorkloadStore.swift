@@ -10,15 +10,22 @@ public struct WorkloadStore: Sendable {
     public let keepsDataInInstance: Bool
     /// Opens the store in a directory.
     public let makeStore: @Sendable (URL) throws -> any MessageStore
+    /// Opens the store in a directory for sharing with other processes (X1); `nil` for a store
+    /// that cannot be shared.
+    public let makeSharedStore: (@Sendable (URL) throws -> any MessageStore)?
 
     /// Creates a store entry.
     /// - Parameters:
     ///   - name: The command-line name.
     ///   - keepsDataInInstance: Whether reopening must reuse the same object.
+    ///   - makeSharedStore: Opens the store for sharing with other processes, if it can be.
     ///   - makeStore: Opens the store in a directory.
-    public init(name: String, keepsDataInInstance: Bool = false, makeStore: @escaping @Sendable (URL) throws -> any MessageStore) {
+    public init(name: String, keepsDataInInstance: Bool = false,
+                makeSharedStore: (@Sendable (URL) throws -> any MessageStore)? = nil,
+                makeStore: @escaping @Sendable (URL) throws -> any MessageStore) {
         self.name = name
         self.keepsDataInInstance = keepsDataInInstance
+        self.makeSharedStore = makeSharedStore
         self.makeStore = makeStore
     }
 
@@ -26,7 +33,9 @@ public struct WorkloadStore: Sendable {
     public static let memory = WorkloadStore(name: "memory", keepsDataInInstance: true) { _ in MemoryStore() }
 
     /// The LMDB store in its default (sync) durability mode.
-    public static let lmdb = WorkloadStore(name: "lmdb") { directory in LMDBStore(directory: directory) }
+    public static let lmdb = WorkloadStore(
+        name: "lmdb", makeSharedStore: { LMDBStore(directory: $0, options: .init(sharing: .processes)) }
+    ) { directory in LMDBStore(directory: directory) }
 
     /// The file (journal) store in its default (sync) durability mode.
     public static let file = WorkloadStore(name: "file") { directory in FileStore(directory: directory) }

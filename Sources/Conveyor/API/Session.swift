@@ -301,7 +301,7 @@ public final class Session: Sendable, MessageAcknowledging {
     func prepareDelivery(_ taken: consuming QueueEntry, from queue: MessageQueue, acknowledgeNow: Bool) -> (message: Message, unstoredAck: QueueEntry?) {
         var entry = taken
         countDelivery(of: &entry)
-        if mode.acknowledgesOnDelivery, acknowledgeNow, !(entry.isPersistent && queue.isDurable) {
+        if mode.acknowledgesOnDelivery, acknowledgeNow, !queue.isStored(entry) {
             queue.markDeliveredAndAcknowledged(bytes: entry.message.body.byteCount)
             return (entry.intoMessage(), nil)
         }
@@ -337,7 +337,7 @@ public final class Session: Sendable, MessageAcknowledging {
 
     /// Acknowledges one message delivered in an auto mode.
     func acknowledge(_ entry: QueueEntry, from queue: MessageQueue) async throws(ConveyorError) {
-        if entry.isPersistent, let key = queue.storeKey {
+        if queue.isStored(entry), let key = queue.storeKey {
             do {
                 try await broker.commit(StoreBatch([.remove(sequence: entry.sequence, from: key)]))
             } catch {

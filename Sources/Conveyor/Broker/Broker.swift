@@ -20,13 +20,19 @@ public final class Broker: Sendable {
     let origin: String
 
     private let sequence: Atomic<UInt64>
+    /// The store when other processes share it (see ``SharedMessageStore``).
+    let shared: (any SharedMessageStore)?
+    /// The subscription generation of the shared store the registry last caught up with.
+    let knownSubscriptionGeneration = Atomic<UInt64>(0)
+    /// Serialises catching up with subscription changes of other processes.
+    let subscriptionSync = Mutex(())
     private let connectionIDs = Atomic<UInt64>(0)
-    private let registry = Mutex(Registry())
+    let registry = Mutex(Registry())
     private let blockingCommits: DispatchQueue?
 
     var logger: Logger { configuration.logger }
 
-    private struct Registry {
+    struct Registry {
         var isClosed = false
         var queues: [String: MessageQueue] = [:]
         var topics: [String: TopicRouter] = [:]
@@ -55,37 +61,29 @@ public final class Broker: Sendable {
         // share one fsync among them; each session still awaits its own commits in order.
         self.blockingCommits = store.commitMayBlock
             ? DispatchQueue(label: "conveyor.store-commits", attributes: .concurrent) : nil
+        let sharedStore = store as? any SharedMessageStore
+        self.shared = sharedStore?.isSharedAcrossProcesses == true ? sharedStore : nil
         let recovery = try store.open()
         self.sequence = Atomic(recovery.highestSequence)
         do {
+            if let shared {
+                knownSubscriptionGeneration.store(shared.subscriptionGeneration, ordering: .relaxed)
+            }
             try recover(recovery)
         } catch {
             store.close()
             throw error
         }
+        shared?.startWatching { [weak self] in self?.sharedStoreChanged() }
     }
 
     private func recover(_ recovery: StoreRecovery) throws(ConveyorError) {
         try registry.withLock { (registry) throws(ConveyorError) in
             for record in recovery.subscriptions {
-                let selector: Selector?
-                do {
-                    selector = try Selector.parse(record.selector)
-                } catch {
-                    logger.warning("stored subscription \(record.key) has an invalid selector; it matches every message", metadata: ["error": "\(error)"])
-                    selector = nil
-                }
-                let topic = Topic(record.topic)
-                let subscription = Subscription(
-                    kind: record.isShared ? .sharedDurable : .durable, topic: topic, key: record.key,
-                    selector: selector, noLocal: record.noLocal, ownerConnectionID: 0, ownerClientID: record.key.clientID,
-                    displayName: "\(topic)#\(record.key)", configuration: configuration,
-                    pager: pager(for: .subscription(record.key)))
-                handleExpiry(of: subscription.queue)
-                registry.durableSubscriptions[record.key] = subscription
-                router(for: topic, in: &registry).add(subscription)
+                addStoredSubscription(record, in: &registry)
             }
-            for (key, summary) in recovery.queues {
+            // With a shared store, consumers claim stored messages as they need them.
+            for (key, summary) in recovery.queues where shared == nil {
                 let target: MessageQueue
                 switch key {
                 case .queue(let name):
@@ -151,9 +149,11 @@ public final class Broker: Sendable {
 
     /// The durable subscriptions (shared or not), with their counters, sorted by topic then key.
     public func durableSubscriptions() -> [DurableSubscriptionInfo] {
+        syncSharedSubscriptions()
         let subscriptions = registry.withLock { Array($0.durableSubscriptions.values) }
         return subscriptions.compactMap { subscription -> DurableSubscriptionInfo? in
-            guard let key = subscription.key else { return nil }
+            // Another process's non-durable subscriptions are not durable ones.
+            guard let key = subscription.key, key.owningProcess == nil else { return nil }
             return DurableSubscriptionInfo(
                 key: key, topic: subscription.topic, selector: subscription.selector?.expression,
                 noLocal: subscription.noLocal, isShared: subscription.kind.isShared,
@@ -180,8 +180,8 @@ public final class Broker: Sendable {
         var removed = messageQueue.removeAll()
         // Messages only in the store are read back a page at a time and removed with the rest.
         while messageQueue.readNextStoredPage() { removed += messageQueue.removeAll() }
-        if let key = messageQueue.storeKey, removed.contains(where: \.isPersistent) {
-            try await commit(StoreBatch(removed.filter(\.isPersistent).map { .remove(sequence: $0.sequence, from: key) }))
+        if let key = messageQueue.storeKey, removed.contains(where: messageQueue.isStored) {
+            try await commit(StoreBatch(removed.filter(messageQueue.isStored).map { .remove(sequence: $0.sequence, from: key) }))
         }
         return removed.count
     }
@@ -189,12 +189,14 @@ public final class Broker: Sendable {
     // MARK: Identity
 
     func nextSequence() -> UInt64 {
-        sequence.add(1, ordering: .relaxed).newValue
+        if let shared { return shared.allocateSequence() }
+        return sequence.add(1, ordering: .relaxed).newValue
     }
 
     func register(_ connection: Connection) throws(ConveyorError) {
         // Read before taking the registry lock: the connection's lock is never taken inside it.
         let clientID = connection.clientID
+        if let clientID { try Self.validate(clientID: clientID) }
         try registry.withLock { (registry) throws(ConveyorError) in
             if registry.isClosed { throw .closed("broker") }
             if let clientID {
@@ -209,11 +211,18 @@ public final class Broker: Sendable {
     /// Reserves a client ID for a connection that sets it after creation.
     /// - Throws: ``ConveyorError/Code/invalidClientID`` if an open connection uses it.
     func claimClientID(_ clientID: String) throws(ConveyorError) {
+        try Self.validate(clientID: clientID)
         try registry.withLock { (registry) throws(ConveyorError) in
             if registry.isClosed { throw .closed("broker") }
             guard registry.clientIDs.insert(clientID).inserted else {
                 throw ConveyorError(.invalidClientID, "the client ID '\(clientID)' is already in use by another open connection")
             }
+        }
+    }
+
+    private static func validate(clientID: String) throws(ConveyorError) {
+        if clientID.hasPrefix(SubscriptionKey.processPrefix) {
+            throw ConveyorError(.invalidClientID, "the client ID '\(clientID)' starts with '\(SubscriptionKey.processPrefix)', which Conveyor reserves for its own subscriptions; choose another")
         }
     }
 
@@ -341,9 +350,9 @@ public final class Broker: Sendable {
     }
 
     /// How a durable queue or subscription reads its messages back, when the store pages.
-    private func pager(for key: StoreQueueKey) -> QueuePager? {
-        guard store.pagesMessages else { return nil }
-        return QueuePager(store: store, key: key, window: configuration.memoryWindow, logger: logger)
+    func pager(for key: StoreQueueKey) -> QueuePager? {
+        guard store.pagesMessages || shared != nil else { return nil }
+        return QueuePager(store: store, key: key, window: configuration.memoryWindow, logger: logger, shared: shared)
     }
 
     /// Routes what a queue's expiry sweep removes to ``dispose(_:from:)``.
@@ -360,7 +369,7 @@ public final class Broker: Sendable {
         }
     }
 
-    private func router(for topic: Topic, in registry: inout Registry) -> TopicRouter {
+    func router(for topic: Topic, in registry: inout Registry) -> TopicRouter {
         if let router = registry.topics[topic.name] { return router }
         let router = TopicRouter(topic: topic, duplicateWindow: configuration.duplicateDetectionWindow)
         registry.topics[topic.name] = router
@@ -374,11 +383,15 @@ public final class Broker: Sendable {
     func subscribeNonDurable(_ request: SubscriptionRequest) throws(ConveyorError) -> Subscription {
         let router = try subscribableRouter(request)
         if request.kind == .nonDurable {
+            let number = nextSequence()
+            let storedAs = processOwnedKey(name: "\(request.connectionID)-\(number)")
             let subscription = Subscription(
                 kind: .nonDurable, topic: request.topic, key: nil, selector: request.selector, noLocal: request.noLocal,
                 ownerConnectionID: request.connectionID, ownerClientID: request.clientID,
-                displayName: "\(request.topic)#\(request.connectionID)-\(nextSequence())", configuration: configuration)
+                displayName: "\(request.topic)#\(request.connectionID)-\(number)", configuration: configuration,
+                storedAs: storedAs, pager: storedAs.flatMap { pager(for: .subscription($0)) })
             handleExpiry(of: subscription.queue)
+            try saveProcessOwned(subscription)
             try subscription.attachConsumer()
             registry.withLock { $0.nonDurableSubscriptions[ObjectIdentifier(subscription)] = subscription }
             router.add(subscription)
@@ -392,11 +405,14 @@ public final class Broker: Sendable {
                 }
                 return existing
             }
+            let storedAs = processOwnedKey(name: "shared-\(nextSequence())")
             let created = Subscription(
                 kind: .sharedNonDurable, topic: request.topic, key: key, selector: request.selector, noLocal: false,
                 ownerConnectionID: request.connectionID, ownerClientID: request.clientID,
-                displayName: "\(request.topic)#\(key)", configuration: configuration)
+                displayName: "\(request.topic)#\(key)", configuration: configuration,
+                storedAs: storedAs, pager: storedAs.flatMap { pager(for: .subscription($0)) })
             handleExpiry(of: created.queue)
+            try saveProcessOwned(created)
             registry.sharedSubscriptions[key] = created
             router.add(created)
             return created
@@ -405,7 +421,7 @@ public final class Broker: Sendable {
         return subscription
     }
 
-    private func subscribableRouter(_ request: SubscriptionRequest) throws(ConveyorError) -> TopicRouter {
+    func subscribableRouter(_ request: SubscriptionRequest) throws(ConveyorError) -> TopicRouter {
         guard case .topic(let router) = try target(for: .topic(request.topic)) else { preconditionFailure() }
         if request.topic.isTemporary {
             let owner = registry.withLock { $0.temporaryTopics[request.topic.name]?.owner }
@@ -418,23 +434,14 @@ public final class Broker: Sendable {
 
     /// Creates or finds a durable subscription (shared or not) and counts the consumer on it.
     func subscribeDurable(_ request: SubscriptionRequest) async throws(ConveyorError) -> Subscription {
+        if shared != nil { return try await subscribeDurableShared(request) }
         let router = try subscribableRouter(request)
         let key = request.key
         let shared = request.kind == .sharedDurable
         let outcome = try registry.withLock { (registry) throws(ConveyorError) -> (subscription: Subscription, isNew: Bool, replaced: Subscription?) in
             var replaced: Subscription?
             if let existing = registry.durableSubscriptions[key] {
-                if existing.kind.isShared != shared {
-                    throw .illegalState(
-                        "the durable subscription '\(key)' exists as \(existing.kind.isShared ? "shared" : "unshared"); it cannot be opened as \(shared ? "shared" : "unshared")")
-                }
-                let same = existing.topic == request.topic && existing.selector == request.selector
-                    && existing.noLocal == request.noLocal
-                if same { return (existing, false, nil) }
-                if existing.activeConsumers > 0 {
-                    throw .illegalState(
-                        "the durable subscription '\(key)' is active with another topic, selector or noLocal; close its consumers before changing it")
-                }
+                if try Self.canReopen(existing, for: request) { return (existing, false, nil) }
                 // JMS §6.11.1: changing an inactive durable subscription replaces it; its messages go.
                 registry.durableSubscriptions[key] = nil
                 registry.topics[existing.topic.name]?.remove(existing)
@@ -474,6 +481,7 @@ public final class Broker: Sendable {
     func consumerClosed(_ consumer: MessageConsumer, on subscription: Subscription) {
         let remaining = subscription.detachConsumer(consumer)
         guard remaining == 0, !subscription.kind.isDurable else { return }
+        deleteProcessOwned(subscription)
         registry.withLock { registry in
             switch subscription.kind {
             case .sharedNonDurable:
@@ -493,6 +501,7 @@ public final class Broker: Sendable {
     /// - Throws: ``ConveyorError/Code/invalidDestination`` if there is none by that name,
     ///   ``ConveyorError/Code/illegalState`` while a consumer is open on it.
     func unsubscribe(_ key: SubscriptionKey) async throws(ConveyorError) {
+        syncSharedSubscriptions()
         let subscription = try registry.withLock { (registry) throws(ConveyorError) -> Subscription in
             guard let subscription = registry.durableSubscriptions[key] else {
                 throw .invalidDestination("there is no durable subscription named '\(key)'")
@@ -516,12 +525,14 @@ public final class Broker: Sendable {
     func sendWithoutWaiting(_ entry: consuming QueueEntry, to target: SendTarget, from publisher: Publisher) throws(ConveyorError) -> QueueEntry? {
         switch target {
         case .queue(let queue):
-            guard !queue.isLimited, !(entry.isPersistent && queue.isDurable) else { return entry }
+            guard !queue.isLimited, !queue.isStored(entry) else { return entry }
             if let id = entry.message.duplicateID, !queue.admitDuplicateID(id) { return nil }
             let now = entry.message.timestamp
             try queue.enqueue(entry, now: now)
             return nil
         case .topic(let router):
+            // With a shared store, every subscription's messages go through the store.
+            if shared != nil { return entry }
             let subscriptions = router.current
             // Subscriptions of one topic share its policy, so the first tells whether limits apply.
             guard !entry.isPersistent, subscriptions.first?.queue.isLimited != true else { return entry }
@@ -563,6 +574,7 @@ public final class Broker: Sendable {
         case .queue(let queue):
             return [queue]
         case .topic(let router):
+            syncSharedSubscriptions()
             return router.current.compactMap {
                 $0.accepts(entry.message, fromConnection: publisher.connectionID, clientID: publisher.clientID) ? $0.queue : nil
             }
@@ -580,11 +592,9 @@ public final class Broker: Sendable {
         do {
             for send in sends {
                 let queues = route(send.entry, to: send.target, from: send.publisher, admitted: &admitted)
-                if send.entry.isPersistent {
-                    let keys = queues.compactMap(\.storeKey)
-                    if !keys.isEmpty {
-                        batch.append(.add(StoredMessage(sequence: send.entry.sequence, message: send.entry.message, targets: keys)))
-                    }
+                let keys = queues.filter { $0.isStored(send.entry) }.compactMap(\.storeKey)
+                if !keys.isEmpty {
+                    batch.append(.add(StoredMessage(sequence: send.entry.sequence, message: send.entry.message, targets: keys)))
                 }
                 for queue in queues { placements.append((queue, send.entry, false)) }
             }
@@ -597,7 +607,7 @@ public final class Broker: Sendable {
                     count: 1, bytes: placements[index].entry.message.body.byteCount
                 ) { (expired) throws(ConveyorError) in try await self.dispose(expired, from: queue) }
             }
-            for delivery in acknowledgements where delivery.entry.isPersistent {
+            for delivery in acknowledgements where delivery.queue.isStored(delivery.entry) {
                 if let key = delivery.queue.storeKey {
                     batch.append(.remove(sequence: delivery.entry.sequence, from: key))
                 }
@@ -635,7 +645,7 @@ public final class Broker: Sendable {
         var batch = StoreBatch()
         for (queue, entries) in dropped {
             guard let key = queue.storeKey else { continue }
-            for entry in entries where entry.isPersistent {
+            for entry in entries where queue.isStored(entry) {
                 batch.append(.remove(sequence: entry.sequence, from: key))
             }
         }
@@ -650,7 +660,7 @@ public final class Broker: Sendable {
         var moves: [(MessageQueue, QueueEntry)] = []
         for item in discarded {
             let original = item.entry
-            if original.isPersistent, let key = source.storeKey {
+            if source.isStored(original), let key = source.storeKey {
                 batch.append(.remove(sequence: original.sequence, from: key))
             }
             let destination: Queue?
@@ -673,7 +683,7 @@ public final class Broker: Sendable {
             message.deliveryCount = 0
             message.redelivered = false
             let moved = QueueEntry(sequence: nextSequence(), message: message)
-            if moved.isPersistent, let key = target.storeKey {
+            if target.isStored(moved), let key = target.storeKey {
                 batch.append(.add(StoredMessage(sequence: moved.sequence, message: moved.message, targets: [key])))
             }
             moves.append((target, moved))

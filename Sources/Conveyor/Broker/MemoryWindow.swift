@@ -39,6 +39,9 @@ struct QueuePager: Sendable {
     let key: StoreQueueKey
     let window: MemoryWindow
     let logger: Logger
+    /// The store when other processes share it: the queue then holds only messages this process
+    /// claimed (see ``SharedMessageStore``).
+    var shared: (any SharedMessageStore)? = nil
 }
 
 /// The part of a durable queue's backlog that is only in the store, not in memory.
@@ -63,4 +66,13 @@ struct StoredBacklog {
     /// Messages that joined the store-only part while a page was being read: the read may have
     /// missed them although their sequence is below what it returned, so they are checked after it.
     var arrivedWhileLoading: [QueueEntry] = []
+
+    // Shared stores (several processes): every message waits in the store until a process claims it.
+
+    /// Grows whenever the store may hold new claimable messages (a commit here or in another
+    /// process, released claims).
+    var generation: UInt64 = 1
+    /// The generation at which a claim found nothing more: no claim is tried again until it grows,
+    /// so a waiting consumer costs nothing between changes.
+    var exhaustedAt: UInt64 = 0
 }

@@ -25,6 +25,8 @@ final class MessageQueue: Sendable {
     /// Reads messages back from the store when only a window of the backlog is kept in memory;
     /// `nil` when every message stays in memory (memory store, non-durable queues).
     let pager: QueuePager?
+    /// The store when other processes share it (then only claimed messages are held here).
+    let shared: (any SharedMessageStore)?
 
     private struct Scheduled: Comparable {
         var entry: QueueEntry
@@ -44,6 +46,8 @@ final class MessageQueue: Sendable {
         /// Consumers that found nothing and wait to be woken, oldest first.
         var hungry: [MessageConsumer] = []
         var consumerCount = 0
+        /// The open consumers, for a shared store: only messages one of them accepts are claimed.
+        var consumers: [MessageConsumer] = []
         /// Exclusive consumers in arrival order; the first one gets every message.
         var exclusive: [ObjectIdentifier] = []
         /// Which consumer owns each message group.
@@ -83,12 +87,20 @@ final class MessageQueue: Sendable {
         self.storeKey = storeKey
         self.policy = policy
         self.pager = pager
+        self.shared = pager?.shared
         self.isLimited = policy.limits.isLimited
         self.state = Mutex(State(duplicates: DuplicateWindow(capacity: duplicateWindow)))
     }
 
     /// Whether messages of this queue are written to the store when persistent.
     var isDurable: Bool { storeKey != nil }
+
+    /// Whether `entry` is (or goes) in the store: persistent messages of durable queues, and with a
+    /// shared store every message of a durable queue (other processes read it from there).
+    @inline(__always)
+    func isStored(_ entry: QueueEntry) -> Bool {
+        storeKey != nil && (entry.isPersistent || shared != nil)
+    }
     /// Whether the queue has backlog limits (then sends may wait or fail).
     let isLimited: Bool
 
@@ -108,6 +120,13 @@ final class MessageQueue: Sendable {
             }
             if state.isDeleted {
                 throw .invalidDestination("\(displayName) has been deleted; messages can no longer be sent to it")
+            }
+            if shared != nil {
+                // Committed to the shared store: consumers here claim them from there like any
+                // other process's, so that each goes to one process only.
+                state.stored.generation &+= 1
+                defer { state.hungry = [] }
+                return (state.hungry, [])
             }
             var becameDue = false
             for entry in entries {
@@ -131,7 +150,8 @@ final class MessageQueue: Sendable {
     /// into the queue, and a parked consumer is woken only if there is one.
     @discardableResult
     func enqueue(_ entry: consuming QueueEntry, now: Int64 = WallClock.nowMillis(), reserved: Bool = false) throws(ConveyorError) -> [QueueEntry] {
-        guard entry.notBefore <= now, !isLimited, entry.message.expiration == 0, pager == nil || !entry.isPersistent else {
+        guard entry.notBefore <= now, !isLimited, entry.message.expiration == 0, pager == nil || !entry.isPersistent,
+              shared == nil else {
             return try enqueue(CollectionOfOne(entry), now: now, reserved: reserved)
         }
         var moving: QueueEntry? = consume entry
@@ -168,19 +188,19 @@ final class MessageQueue: Sendable {
     /// Notes that a send is storing `sequence` for this queue and will add it once committed, so
     /// that a page read meanwhile does not add it a second time. Call before the store commit.
     func beginTransit(_ sequence: UInt64) {
-        guard pager != nil else { return }
+        guard pager != nil, shared == nil else { return }
         state.withLock { _ = $0.inTransit.insert(sequence) }
     }
 
     /// Forgets a send registered with ``beginTransit(_:)`` whose commit failed.
     func cancelTransit(_ sequence: UInt64) {
-        guard pager != nil else { return }
+        guard pager != nil, shared == nil else { return }
         state.withLock { _ = $0.inTransit.remove(sequence) }
     }
 
     /// Starts the queue with messages that are only in the store (after a restart).
     func restoreStoredBacklog(_ summary: StoredQueueSummary) {
-        guard pager != nil, summary.count > 0 else { return }
+        guard pager != nil, shared == nil, summary.count > 0 else { return }
         if state.withLock({ $0.duplicates.capacity > 0 }) { needsDuplicateScan.store(true, ordering: .releasing) }
         state.withLock { state in
             state.stored.isActive = true
@@ -313,9 +333,118 @@ final class MessageQueue: Sendable {
         for consumer in toWake { consumer.wake() }
     }
 
+    // MARK: Shared store
+
+    /// Whether a consumer should claim messages from the shared store now: nothing is waiting here,
+    /// no claim is running, and the store may have changed since the last claim found nothing. If
+    /// so, takes the claim and returns the generation it starts at.
+    private func claimSharedRead(in state: inout State) -> UInt64? {
+        guard !state.stored.isLoading, state.pending.isEmpty, state.stored.generation != state.stored.exhaustedAt,
+              state.stored.retryAfter == 0 || WallClock.nowMillis() >= state.stored.retryAfter
+        else { return nil }
+        state.stored.isLoading = true
+        return state.stored.generation
+    }
+
+    /// Claims up to `limit` messages that a consumer here accepts from the shared store and adds them
+    /// (the caller took the claim with ``claimSharedRead(in:)``). Blocks for the store.
+    /// - Returns: How many messages were claimed (0 also when the store failed; that is logged).
+    @discardableResult
+    private func claimFromSharedStore(_ shared: any SharedMessageStore, generation: UInt64, limit: Int,
+                                      acceptingAll: Bool = false) -> Int {
+        guard let pager else { return 0 }
+        let limit = max(1, min(limit, pager.window.pageSize))
+        let consumers = state.withLock { $0.consumers }
+        let page: [RecoveredMessage]
+        do {
+            page = try shared.claim(in: pager.key, limit: limit) { message in
+                acceptingAll || consumers.contains { $0.accepts(message) }
+            }
+        } catch {
+            state.withLock { state in
+                state.stored.isLoading = false
+                state.stored.retryAfter = WallClock.nowMillis() + 1_000
+            }
+            pager.logger.error("cannot claim \(displayName)'s messages from the shared store: \(error)")
+            Task { [self] in
+                try? await Task.sleep(for: .milliseconds(1_001))
+                wakeWaitingConsumers()
+            }
+            return 0
+        }
+        let now = WallClock.nowMillis()
+        let (toWake, unwanted) = state.withLock { state -> ([MessageConsumer], [UInt64]) in
+            state.stored.isLoading = false
+            state.stored.retryAfter = 0
+            if page.count < limit, state.stored.generation == generation { state.stored.exhaustedAt = generation }
+            // Deleted meanwhile: the store dropped the references and their claims with it.
+            if state.isDeleted { return ([], []) }
+            var becameDue = false
+            for item in page {
+                var message = item.message
+                message.deliveryCount = item.deliveryCount
+                message.redelivered = item.deliveryCount > 0
+                place(QueueEntry(sequence: item.sequence, message: message), in: &state, now: now, becameDue: &becameDue)
+            }
+            // The last consumer left while the claim ran: let other processes have them.
+            let unwanted = acceptingAll ? [] : releasableIfUnconsumed(in: &state)
+            guard becameDue || state.stored.generation != generation, !state.hungry.isEmpty else { return ([], unwanted) }
+            defer { state.hungry = [] }
+            return (state.hungry, unwanted)
+        }
+        release(unwanted)
+        for consumer in toWake { consumer.wake() }
+        return page.count
+    }
+
+    /// With no consumer left, removes every claimed message held here and returns their sequences
+    /// for ``release(_:)``: a process without consumers must not keep messages from the others.
+    private func releasableIfUnconsumed(in state: inout State) -> [UInt64] {
+        guard shared != nil, state.consumerCount == 0 else { return [] }
+        var sequences = state.pending.removeAll { _ in true }.map(\.sequence)
+        sequences += state.scheduled.unordered.map(\.entry.sequence)
+        state.scheduled = Heap()
+        state.scheduledBytes = 0
+        // Whatever the store holds is claimable again once released.
+        state.stored.generation &+= 1
+        return sequences
+    }
+
+    /// Hands claimed messages back to the shared store (logged if the store fails: they come back
+    /// to the others when this process closes the store or dies).
+    private func release(_ sequences: [UInt64]) {
+        guard let shared, let key = storeKey, !sequences.isEmpty else { return }
+        do {
+            try shared.release(sequences, in: key)
+        } catch {
+            pager?.logger.error("cannot hand \(sequences.count) messages of \(displayName) back to the shared store: \(error)")
+        }
+    }
+
+    /// Notes that the shared store may hold new messages for this queue (a commit here or in another
+    /// process, or claims released) and wakes the consumers waiting for them.
+    func sharedStoreChanged() {
+        guard shared != nil else { return }
+        let toWake = state.withLock { state in
+            state.stored.generation &+= 1
+            defer { state.hungry = [] }
+            return state.hungry
+        }
+        for consumer in toWake { consumer.wake() }
+    }
+
     /// Reads the next page of store-only messages into the window whatever its fill (for purge).
     /// - Returns: Whether a page was read (`false` when there is none, or the store failed).
     func readNextStoredPage() -> Bool {
+        if let shared {
+            let generation = state.withLock { state -> UInt64? in
+                guard !state.stored.isLoading else { return nil }
+                state.stored.isLoading = true
+                return state.stored.generation
+            }
+            guard let generation else { return false }
+            return claimFromSharedStore(shared, generation: generation, limit: .max, acceptingAll: true) > 0
+        }
         let start = state.withLock { state -> UInt64? in
             guard state.stored.isActive, !state.stored.isLoading else { return nil }
             state.stored.isLoading = true
@@ -449,8 +578,13 @@ final class MessageQueue: Sendable {
     func putBack(_ entries: [QueueEntry], wereDelivered: Bool) {
         guard !entries.isEmpty else { return }
         let now = WallClock.nowMillis()
-        let toWake = state.withLock { state -> [MessageConsumer] in
-            guard !state.isDeleted else { return [] }
+        let (toWake, unwanted) = state.withLock { state -> ([MessageConsumer], [UInt64]) in
+            guard !state.isDeleted else { return ([], []) }
+            if shared != nil, state.consumerCount == 0 {
+                // No consumer here: the messages go back to the store for any process.
+                state.stored.generation &+= 1
+                return ([], entries.map(\.sequence))
+            }
             var becameDue = false
             for var entry in entries {
                 if wereDelivered {
@@ -464,8 +598,9 @@ final class MessageQueue: Sendable {
                     becameDue = true
                 }
             }
-            return becameDue ? Self.takeWakeable(from: &state, for: entries) : []
+            return (becameDue ? Self.takeWakeable(from: &state, for: entries) : [], [])
         }
+        release(unwanted)
         if wereDelivered {
             counters.inFlight.subtract(entries.count, ordering: .relaxed)
             counters.inFlightBytes.subtract(entries.reduce(0) { $0 + $1.message.body.byteCount }, ordering: .relaxed)
@@ -620,13 +755,14 @@ final class MessageQueue: Sendable {
             }
             let moved = buffer.count - before
             let pageFrom = state.stored.isActive ? claimPageRead(in: &state) : nil
+            let claimAt = shared != nil && moved < limit ? claimSharedRead(in: &state) : nil
             // A consumer about to read a page does not wait: it fetches again after reading.
-            if moved == 0, waitIfEmpty, pageFrom == nil, !state.hungry.contains(where: { $0 === consumer }) {
+            if moved == 0, waitIfEmpty, pageFrom == nil, claimAt == nil, !state.hungry.contains(where: { $0 === consumer }) {
                 state.hungry.append(consumer)
             }
             let producers = discarded.isEmpty ? [] : state.capacityWaiters
             if !producers.isEmpty { state.capacityWaiters = [] }
-            return (moved, producers, pageFrom)
+            return (moved, producers, pageFrom ?? claimAt)
         }
         if moved > 0 {
             counters.inFlight.add(moved, ordering: .relaxed)
@@ -634,7 +770,11 @@ final class MessageQueue: Sendable {
         }
         for parker in producers { parker.unpark() }
         if let pageFrom {
-            readPage(after: pageFrom)
+            if let shared {
+                claimFromSharedStore(shared, generation: pageFrom, limit: limit)
+            } else {
+                readPage(after: pageFrom)
+            }
             // After a failed read, `retryAfter` keeps this second fetch from reading again.
             if moved == 0 { discarded += fetch(for: consumer, limit: limit, into: &buffer, waitIfEmpty: waitIfEmpty) }
         }
@@ -690,6 +830,9 @@ final class MessageQueue: Sendable {
     func addConsumer(_ consumer: MessageConsumer, exclusive: Bool) {
         state.withLock { state in
             state.consumerCount += 1
+            state.consumers.append(consumer)
+            // A consumer with another selector may want what the last claim passed over.
+            state.stored.generation &+= 1
             if exclusive { state.exclusive.append(ObjectIdentifier(consumer)) }
         }
     }
@@ -698,17 +841,20 @@ final class MessageQueue: Sendable {
     /// the active exclusive consumer, lets the others take over.
     func removeConsumer(_ consumer: MessageConsumer) {
         let id = ObjectIdentifier(consumer)
-        let toWake = state.withLock { state -> [MessageConsumer] in
+        let (toWake, unwanted) = state.withLock { state -> ([MessageConsumer], [UInt64]) in
             state.consumerCount -= 1
+            state.consumers.removeAll { $0 === consumer }
             state.hungry.removeAll { $0 === consumer }
+            let unwanted = releasableIfUnconsumed(in: &state)
             let wasActiveExclusive = state.exclusive.first == id
             state.exclusive.removeAll { $0 == id }
             let hadGroups = state.groupOwners.values.contains(id)
             if hadGroups { state.groupOwners = state.groupOwners.filter { $0.value != id } }
-            guard wasActiveExclusive || hadGroups else { return [] }
+            guard wasActiveExclusive || hadGroups else { return ([], unwanted) }
             defer { state.hungry = [] }
-            return state.hungry
+            return (state.hungry, unwanted)
         }
+        release(unwanted)
         for other in toWake { other.wake() }
     }
 
@@ -745,8 +891,10 @@ final class MessageQueue: Sendable {
             !entry.isExpired(at: now) && (selector?.matches(entry.message) ?? true)
         }
         let (resident, storedAfter, inTransit) = state.withLock { state in
-            (state.pending.snapshot().filter(accepts).map(\.message),
-             state.stored.isActive ? state.stored.loadedThrough : nil, state.inTransit)
+            // A shared store holds every message, the ones claimed here included.
+            shared != nil ? ([], 0, [])
+                : (state.pending.snapshot().filter(accepts).map(\.message),
+                   state.stored.isActive ? state.stored.loadedThrough : nil, state.inTransit)
         }
         guard let pager, var after = storedAfter else { return resident }
         var messages = resident

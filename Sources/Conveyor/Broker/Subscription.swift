@@ -26,11 +26,14 @@ final class Subscription: Sendable {
     /// The client whose messages `noLocal` skips (durable subscriptions outlive connections).
     let ownerClientID: String?
     let queue: MessageQueue
+    /// Where a non-durable subscription keeps its messages in a shared store (other processes
+    /// publish into it there); `nil` otherwise.
+    let storedAs: SubscriptionKey?
     private let consumers = Mutex(0)
 
     init(kind: Kind, topic: Topic, key: SubscriptionKey?, selector: Selector?, noLocal: Bool,
          ownerConnectionID: UInt64, ownerClientID: String?, displayName: String, configuration: BrokerConfiguration,
-         pager: QueuePager? = nil) {
+         storedAs: SubscriptionKey? = nil, pager: QueuePager? = nil) {
         self.kind = kind
         self.topic = topic
         self.key = key
@@ -38,16 +41,18 @@ final class Subscription: Sendable {
         self.noLocal = noLocal
         self.ownerConnectionID = ownerConnectionID
         self.ownerClientID = ownerClientID
+        self.storedAs = kind.isDurable ? nil : storedAs
+        let storeKey: StoreQueueKey? = (kind.isDurable ? key : self.storedAs).map { .subscription($0) }
         self.queue = MessageQueue(
-            displayName: displayName, baseName: topic.name, storeKey: kind.isDurable ? key.map { .subscription($0) } : nil,
-            policy: configuration.policy(for: topic.name), duplicateWindow: 0, pager: kind.isDurable ? pager : nil)
+            displayName: displayName, baseName: topic.name, storeKey: storeKey,
+            policy: configuration.policy(for: topic.name), duplicateWindow: 0, pager: storeKey != nil ? pager : nil)
     }
 
-    /// The record the store keeps for a durable subscription.
+    /// The record the store keeps for a durable subscription (or a non-durable one in a shared store).
     var record: SubscriptionRecord? {
-        guard kind.isDurable, let key else { return nil }
+        guard let key = kind.isDurable ? key : storedAs else { return nil }
         return SubscriptionRecord(key: key, topic: topic.name, selector: selector?.expression, noLocal: noLocal,
-                                  isShared: kind.isShared)
+                                  isShared: kind.isShared && kind.isDurable)
     }
 
     /// Whether a message published by `connectionID` (of client `clientID`) belongs in this subscription.

@@ -10,10 +10,14 @@ final class WorkerProcess: Sendable {
     /// Standard error.
     let errors: StreamCollector
     private let pipes: [Pipe]
+    /// The worker's standard input when kept open (it stops when this closes).
+    private let input: Pipe?
 
     /// Starts `executable` with `arguments`.
+    /// - Parameter keepingInputOpen: Whether the worker's standard input is a pipe that stays open
+    ///   until ``closeInput()`` (or this process ends), rather than empty.
     /// - Throws: A description of why it could not start.
-    init(_ executable: URL, arguments: [String]) throws {
+    init(_ executable: URL, arguments: [String], keepingInputOpen: Bool = false) throws {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -21,7 +25,8 @@ final class WorkerProcess: Sendable {
         let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
+        let input = keepingInputOpen ? Pipe() : nil
+        process.standardInput = input ?? FileHandle.nullDevice
         do {
             try process.run()
         } catch {
@@ -30,6 +35,8 @@ final class WorkerProcess: Sendable {
         // The child has its copies; close ours so that reading ends when the child dies.
         try? output.fileHandleForWriting.close()
         try? errors.fileHandleForWriting.close()
+        try? input?.fileHandleForReading.close()
+        self.input = input
         self.process = process
         self.output = StreamCollector(output.fileHandleForReading.fileDescriptor)
         self.errors = StreamCollector(errors.fileHandleForReading.fileDescriptor)
@@ -39,6 +46,16 @@ final class WorkerProcess: Sendable {
 
     /// Whether the process has ended and both streams have been read to their end.
     var isDone: Bool { !process.isRunning && output.isFinished && errors.isFinished }
+
+    /// Closes the worker's standard input (a worker that waits for its end then stops).
+    func closeInput() {
+        try? input?.fileHandleForWriting.close()
+    }
+
+    /// The lines of standard output so far that start with `prefix`.
+    func lines(startingWith prefix: String) -> [Substring] {
+        output.text.split(separator: "\n").filter { $0.hasPrefix(prefix) }
+    }
 
     /// Kills the worker with SIGKILL if it still runs.
     func killIfRunning() {
