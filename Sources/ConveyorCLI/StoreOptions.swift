@@ -11,9 +11,10 @@ import Darwin
 
 /// The options every store-operating command shares: which engine and which directory.
 ///
-/// Only one process may open a store directory at a time for now (multi-process access is a later
-/// issue); a second process gets a clear error instead of a broker that silently disagrees with the
-/// first one.
+/// The LMDB store is opened for sharing with other processes (`sharing: .processes`), so that a
+/// command in one terminal and another command, or an application that also opens the directory
+/// with `sharing: .processes`, act as one broker. The file store is single-process: a second
+/// process gets a clear error naming the holder.
 struct StoreOptions: ParsableArguments {
     /// The storage engines the CLI can open.
     enum Engine: String, ExpressibleByArgument, CaseIterable {
@@ -60,10 +61,7 @@ struct StoreOptions: ParsableArguments {
             messageStore = MemoryStore()
         case .lmdb:
             try checkDirectory(directory, createIfMissing: createIfMissing)
-            if Self.isInUseByAnotherProcess(lmdbDirectory: directory) {
-                throw CommandLineError(Self.inUseMessage(directory))
-            }
-            messageStore = LMDBStore(directory: directory)
+            messageStore = LMDBStore(directory: directory, options: .init(sharing: .processes))
         case .file:
             try checkDirectory(directory, createIfMissing: createIfMissing)
             messageStore = try FileStoreSupport.make(directory: directory)
@@ -71,10 +69,8 @@ struct StoreOptions: ParsableArguments {
         do {
             return try Broker(store: messageStore, configuration: configuration)
         } catch {
+            // The store's message names the path and, when another process holds it, that process.
             let text = error.message
-            if text.contains("lock") || text.contains("in use") || text.contains("already open") || text.contains("EAGAIN") {
-                throw CommandLineError(Self.inUseMessage(directory) + " (\(text))")
-            }
             throw CommandLineError(text.contains(directory) ? text : "cannot open the \(store.rawValue) store at \(directory): \(text)")
         }
     }
@@ -90,42 +86,15 @@ struct StoreOptions: ParsableArguments {
                 "there is no store at \(directory): send a message first, or point --directory (or $\(Self.directoryVariable)) at an existing store")
         }
     }
-
-    static func inUseMessage(_ directory: String) -> String {
-        "the store at \(directory) is in use by another process; multi-process access is not supported yet (stop the other process, or use another --directory)"
-    }
-
-    /// Whether another process has the LMDB environment in `directory` open.
-    ///
-    /// Every process with an LMDB environment open holds a shared POSIX lock on the first byte of
-    /// `lock.mdb`; trying to take an exclusive lock there (without waiting) fails while one does. The
-    /// probe lock is released at once, before this process opens the environment itself.
-    static func isInUseByAnotherProcess(lmdbDirectory directory: String) -> Bool {
-        let path = (directory as NSString).appendingPathComponent("lock.mdb")
-        let descriptor = open(path, O_RDWR)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var lock = flock()
-        lock.l_type = Int16(F_WRLCK)
-        lock.l_whence = Int16(SEEK_SET)
-        lock.l_start = 0
-        lock.l_len = 1
-        if fcntl(descriptor, F_SETLK, &lock) == -1 {
-            return errno == EAGAIN || errno == EACCES
-        }
-        lock.l_type = Int16(F_UNLCK)
-        _ = fcntl(descriptor, F_SETLK, &lock)
-        return false
-    }
 }
 
 /// The help paragraph shared by the store commands.
 enum StoreHelp {
     static let discussion = """
         The store is LMDB in ./conveyor-data unless --directory or $\(StoreOptions.directoryVariable) says otherwise. \
-        One process at a time: multi-process access is not supported yet, so a command run while another \
-        process (another conveyor command, or an application) has the store open fails with a clear error \
-        instead of sharing it. So, for now, 'receive --follow' in one terminal and 'send' in another do not \
-        work together: the second command is refused while the first holds the store.
+        LMDB stores are shared between processes: 'receive --follow' in one terminal sees what 'send' in \
+        another sends, and an application that opens the directory with LMDBStore(directory:, options: \
+        .init(sharing: .processes)) takes part too (one opened in the default single-process mode refuses \
+        the commands, naming its process). The file store is single-process.
         """
 }

@@ -96,6 +96,18 @@ extension LMDBStore: SharedMessageStore {
         }
     }
 
+    /// The references each queue and subscription holds now, counted in one read transaction.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or cannot be read.
+    public func storedQueues() throws(ConveyorError) -> [StoreQueueKey: StoredQueueSummary] {
+        try core.withLock { (core) throws(ConveyorError) -> [StoreQueueKey: StoredQueueSummary] in
+            guard let environment = core.environment else { throw closedError() }
+            let databases = environment.databases
+            return try environment.read { (transaction) throws(any Error) -> [StoreQueueKey: StoredQueueSummary] in
+                try SnapshotReader(transaction: transaction, databases: databases).read().recovery.queues
+            }
+        }
+    }
+
     /// The subscription records in the store now, read in one transaction.
     /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or cannot be read.
     public func currentSubscriptions() throws(ConveyorError) -> [SubscriptionRecord] {

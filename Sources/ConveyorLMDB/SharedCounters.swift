@@ -30,10 +30,10 @@ final class SharedCounters: @unchecked Sendable {
         let descriptor = POSIX.open(path, O_RDWR | O_CREAT, 0o644)
         guard descriptor >= 0 else { throw failure(path, "open") }
         defer { POSIX.close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw failure(path, "inspect") }
+        let size = lseek(descriptor, 0, SEEK_END)
+        guard size >= 0 else { throw failure(path, "inspect") }
         // Only ever extend: another process may already have counted in this file.
-        if Int(status.st_size) < fileSize, ftruncate(descriptor, off_t(fileSize)) != 0 {
+        if Int(size) < fileSize, ftruncate(descriptor, off_t(fileSize)) != 0 {
             throw failure(path, "size")
         }
         let mapped = mmap(nil, fileSize, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0)

@@ -174,6 +174,18 @@ struct SharedStoreProcessTests {
         #expect(numbers.filter { $0 > 1000 } == Array(1001...1200))
     }
 
+    @Test("Statistics count what other processes sent")
+    func statisticsCountWhatOtherProcessesSent() async throws {
+        let broker = try openShared()
+        defer { broker.close() }
+        let producer = try start(["produce", "counted", "1", "5"])
+        defer { producer.killIfRunning() }
+        #expect(await waitUntil(timeout: .seconds(30)) { producer.isDone })
+        #expect(!producer.lines(startingWith: "SENT").isEmpty, "\(producer.output.text)\(producer.errors.text)")
+        let counted = broker.statistics().first { $0.name == "queue://counted" }
+        #expect(counted?.depth == 5)
+    }
+
     @Test("A store open in single-process mode refuses a process that wants to share it, naming the holder")
     func aSingleProcessStoreRefusesASharingProcess() async throws {
         let broker = try Broker(store: LMDBStore(directory: directory))

@@ -139,12 +139,16 @@ public final class Broker: Sendable {
 
     /// Counters for every queue and subscription, sorted by name.
     public func statistics() -> [DestinationStatistics] {
-        let queues = registry.withLock { registry -> [MessageQueue] in
-            Array(registry.queues.values) + registry.temporaryQueues.values.map(\.queue)
-                + registry.topics.values.flatMap { $0.current.map(\.queue) }
-                + registry.temporaryTopics.values.flatMap { $0.router.current.map(\.queue) }
-        }
+        if shared != nil { return sharedStatistics() }
+        let queues = registry.withLock { Self.listedQueues(in: $0) }
         return queues.map { $0.statistics() }.sorted { $0.name < $1.name }
+    }
+
+    /// The queues and subscriptions statistics list.
+    static func listedQueues(in registry: Registry) -> [MessageQueue] {
+        Array(registry.queues.values) + registry.temporaryQueues.values.map(\.queue)
+            + registry.topics.values.flatMap { $0.current.map(\.queue) }
+            + registry.temporaryTopics.values.flatMap { $0.router.current.map(\.queue) }
     }
 
     /// The durable subscriptions (shared or not), with their counters, sorted by topic then key.
@@ -338,7 +342,7 @@ public final class Broker: Sendable {
         .invalidDestination("the temporary destination \(destination) does not exist: it was deleted or its connection closed")
     }
 
-    private func queue(named name: String, in registry: inout Registry) -> MessageQueue {
+    func queue(named name: String, in registry: inout Registry) -> MessageQueue {
         if let queue = registry.queues[name] { return queue }
         let queue = MessageQueue(
             displayName: "queue://\(name)", baseName: name, storeKey: .queue(name),

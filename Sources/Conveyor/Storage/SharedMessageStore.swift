@@ -40,6 +40,11 @@ public protocol SharedMessageStore: MessageStore {
     /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or cannot be written.
     func release(_ sequences: [UInt64], in queue: StoreQueueKey) throws(ConveyorError)
 
+    /// How many references each queue and subscription holds now, in every process (waiting,
+    /// claimed and delivered-but-unacknowledged alike), for statistics.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or cannot be read.
+    func storedQueues() throws(ConveyorError) -> [StoreQueueKey: StoredQueueSummary]
+
     /// The subscription records as they are now (other processes save and delete them).
     /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or cannot be read.
     func currentSubscriptions() throws(ConveyorError) -> [SubscriptionRecord]
