@@ -3,7 +3,7 @@
 // (`sharing: .processes`).
 //
 //     ConveyorCrashWorker shared <directory> produce <queue|topic://name> <first> <count> [nonpersistent]
-//     ConveyorCrashWorker shared <directory> consume <queue> <auto|client|transacted> [hold]
+//     ConveyorCrashWorker shared <directory> consume <queue> <auto|client|transacted> [hold] [selector=<expr>]
 //     ConveyorCrashWorker shared <directory> subscribe <topic> [durable <clientID> <name>]
 //     ConveyorCrashWorker shared <directory> open
 //
@@ -13,7 +13,7 @@
 //          after acknowledging it (client mode: after `acknowledge()`, transacted: after `commit()`),
 //          until stdin closes or it is killed. With `hold` (client mode only), it never
 //          acknowledges: it prints `GOT` lines as messages arrive and keeps them, for the crash
-//          hand-over test.
+//          hand-over test. `selector=<expr>` gives the consumer a message selector.
 // subscribe the same as consume for a topic subscriber in auto mode (non-durable, or durable with the
 //          given client ID and subscription name).
 // open     opens the store, prints `OPENED`, closes it and exits 0 (or prints `ERROR <message>`).
@@ -70,8 +70,9 @@ func shared(_ arguments: [String]) async -> Never {
             default: .autoAcknowledge
             }
             let session = try connection.createSession(mode)
-            let consumer = try session.createConsumer(for: .queue(Queue(rest[0])))
-            try await report(consumer, session: session, hold: rest.count > 2 && rest[2] == "hold")
+            let selector = rest.first { $0.hasPrefix("selector=") }.map { String($0.dropFirst("selector=".count)) }
+            let consumer = try session.createConsumer(for: .queue(Queue(rest[0])), selector: selector)
+            try await report(consumer, session: session, hold: rest.dropFirst(2).contains("hold"))
         case "subscribe":
             guard !rest.isEmpty else { fail("usage: subscribe <topic> [durable <clientID> <name>]") }
             let session = try connection.createSession()

@@ -84,6 +84,23 @@ struct SharedStoreProcessTests {
         for worker in workers { #expect(received(worker) == received(worker).sorted()) }
     }
 
+    @Test("Consumers with selectors in two processes each get what they select, and nothing holds the rest back")
+    func consumersWithSelectorsInTwoProcessesEachGetWhatTheySelect() async throws {
+        let broker = try openShared()
+        defer { broker.close() }
+        // Each holds what it receives unacknowledged: a process that claimed messages its consumer
+        // does not select would keep them from the other one for good.
+        let low = try start(["consume", "picky", "client", "hold", "selector=n <= 10"])
+        let high = try start(["consume", "picky", "client", "hold", "selector=n > 10"])
+        defer { for worker in [low, high] { worker.killIfRunning() } }
+        for worker in [low, high] { try await ready(worker) }
+        try await send(20, to: .queue(Queue("picky")), from: broker)
+        #expect(await waitUntil(timeout: .seconds(30)) { received(low).count + received(high).count >= 20 })
+        await stop([low, high])
+        #expect(received(low) == Array(1...10))
+        #expect(received(high) == Array(11...20))
+    }
+
     @Test("Messages a killed process held unacknowledged go to the survivors, flagged redelivered")
     func messagesAKilledProcessHeldGoToTheSurvivorsFlaggedRedelivered() async throws {
         let broker = try openShared()
