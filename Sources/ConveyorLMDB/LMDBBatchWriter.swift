@@ -204,9 +204,19 @@ struct LMDBBatchWriter {
             return id
         }
         guard last > lastDestinationID else { return }
-        var found: [(StoreQueueKey, UInt64)] = []
-        try transaction.withCursor(databases.destinations) { (cursor) throws(LMDBError) in
-            var entry = try LMDBKey.with(lastDestinationID + 1) { (key) throws(LMDBError) in try cursor.seek(atLeast: key) }
+        let found = try transaction.destinations(after: lastDestinationID, in: databases.destinations)
+        for (key, id) in found { newDestinations[key] = id }
+        lastDestinationID = last
+    }
+}
+
+extension LMDBTransaction {
+    /// The queues and subscriptions with destination IDs above `id`, in ID order (those another
+    /// process sharing the directory, or a later transaction, added).
+    func destinations(after id: UInt64, in database: MDB_dbi) throws(LMDBError) -> [(StoreQueueKey, UInt64)] {
+        try withCursor(database) { (cursor) throws(LMDBError) -> [(StoreQueueKey, UInt64)] in
+            var found: [(StoreQueueKey, UInt64)] = []
+            var entry = try LMDBKey.with(id + 1) { (key) throws(LMDBError) in try cursor.seek(atLeast: key) }
             while let current = entry {
                 guard let id = LMDBKey.number(current.key) else { throw .corrupted("destination ID") }
                 do throws(ConveyorError) {
@@ -216,8 +226,7 @@ struct LMDBBatchWriter {
                 }
                 entry = try cursor.next()
             }
+            return found
         }
-        for (key, id) in found { newDestinations[key] = id }
-        lastDestinationID = last
     }
 }

@@ -280,20 +280,7 @@ extension LMDBStore: SharedMessageStore {
         let after = core.lastDestinationID
         let databases = environment.databases
         let found = try environment.read { (transaction) throws(any Error) -> [(StoreQueueKey, UInt64)] in
-            try transaction.withCursor(databases.destinations) { (cursor) throws(LMDBError) -> [(StoreQueueKey, UInt64)] in
-                var found: [(StoreQueueKey, UInt64)] = []
-                var entry = try LMDBKey.with(after + 1) { (start) throws(LMDBError) in try cursor.seek(atLeast: start) }
-                while let current = entry {
-                    guard let id = LMDBKey.number(current.key) else { throw .corrupted("destination ID") }
-                    do throws(ConveyorError) {
-                        found.append((try MessageCodec.decodeQueueKey(current.value), id))
-                    } catch {
-                        throw .corrupted("destination key")
-                    }
-                    entry = try cursor.next()
-                }
-                return found
-            }
+            try transaction.destinations(after: after, in: databases.destinations)
         }
         for (destinationKey, id) in found {
             core.destinations[destinationKey] = id
