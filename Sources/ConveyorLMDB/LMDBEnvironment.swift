@@ -134,11 +134,20 @@ final class LMDBEnvironment {
     /// `body` must therefore have no effect outside the transaction until this returns.
     /// - Parameters:
     ///   - action: What is being done, for error messages ("commit to", "open").
+    ///   - syncsMeta: `false` commits with `MDB_NOMETASYNC`: the data pages are synced, the meta
+    ///     page is written but synced only by the next durable commit, so a power loss may undo this
+    ///     transaction but cannot damage the store. (Ignored when the environment never syncs.)
     ///   - body: The changes.
     /// - Returns: What `body` returned.
     /// - Throws: ``ConveyorError/Code/resourceAllocation`` when the map cannot grow any more, and
     ///   ``ConveyorError/Code/storage`` for any other failure; nothing of `body` is applied then.
-    func write<R>(action: String = "commit to", _ body: (LMDBTransaction) throws(LMDBError) -> R) throws(ConveyorError) -> R {
+    func write<R>(
+        action: String = "commit to", syncsMeta: Bool = true, _ body: (LMDBTransaction) throws(LMDBError) -> R
+    ) throws(ConveyorError) -> R {
+        // Only one write transaction runs at a time (callers hold the store's lock), and the flag is
+        // read when the transaction commits, so it can be switched for just this one.
+        if !syncsMeta { mdb_env_set_flags(handle, UInt32(MDB_NOMETASYNC), 1) }
+        defer { if !syncsMeta { mdb_env_set_flags(handle, UInt32(MDB_NOMETASYNC), 0) } }
         while true {
             var transaction: OpaquePointer?
             var code = mdb_txn_begin(handle, nil, 0, &transaction)

@@ -204,14 +204,29 @@ public final class LMDBStore: MessageStore {
     ///   disk, an I/O error), ``ConveyorError/Code/resourceAllocation`` if the map would exceed
     ///   ``Options/maximumMapSize``; nothing of the batch is applied then.
     public func commit(_ batch: StoreBatch) throws(ConveyorError) {
+        try commit(batch, needsSync: true)
+        didCommit(batch)
+    }
+
+    /// Commits delivery counts with one sync instead of two: LMDB syncs the data pages but not the
+    /// meta page (`MDB_NOMETASYNC` for that transaction), so the counts survive a crash of the
+    /// process at once and a power loss from the next durable commit on, and a power loss before
+    /// it rolls the store back to the previous commit, undamaged. They share the write of a group
+    /// with other committers like any commit.
+    /// - Parameter batch: Delivery-count updates.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or the write fails.
+    public func recordDeliveries(_ batch: StoreBatch) throws(ConveyorError) {
+        try commit(batch, needsSync: false)
+    }
+
+    private func commit(_ batch: StoreBatch, needsSync: Bool) throws(ConveyorError) {
         if options.durability != .osBuffered, !batch.isEmpty {
-            try group.commit(batch) { batches in write(batches) }
+            try group.commit(batch, needsSync: needsSync) { batches, needsSync in write(batches, syncsMeta: needsSync) }
         } else {
             try core.withLock { (core) throws(ConveyorError) in
                 try Self.write([batch], in: &core, directory: directory)
             }
         }
-        didCommit(batch)
     }
 
     /// Flushes and closes the files. The store can be opened again afterwards; closing a closed
@@ -238,21 +253,25 @@ public final class LMDBStore: MessageStore {
 
     /// Writes a group of batches in one transaction; if that fails, writes each alone so that one
     /// failing batch does not fail the others.
-    private func write(_ batches: [StoreBatch]) -> [Result<Void, ConveyorError>] {
+    private func write(_ batches: [StoreBatch], syncsMeta: Bool) -> [Result<Void, ConveyorError>] {
         core.withLock { core in
             do throws(ConveyorError) {
-                try Self.write(batches, in: &core, directory: directory)
+                try Self.write(batches, in: &core, directory: directory, syncsMeta: syncsMeta)
                 return Array(repeating: .success(()), count: batches.count)
             } catch {
                 if batches.count == 1 { return [.failure(error)] }
                 return batches.map { batch in
-                    Result { () throws(ConveyorError) in try Self.write([batch], in: &core, directory: directory) }
+                    Result { () throws(ConveyorError) in
+                        try Self.write([batch], in: &core, directory: directory, syncsMeta: syncsMeta)
+                    }
                 }
             }
         }
     }
 
-    static func write(_ batches: [StoreBatch], in core: inout Core, directory: String) throws(ConveyorError) {
+    /// Writes the batches in one transaction; `syncsMeta: false` leaves the meta page unsynced
+    /// (see ``recordDeliveries(_:)``).
+    static func write(_ batches: [StoreBatch], in core: inout Core, directory: String, syncsMeta: Bool = true) throws(ConveyorError) {
         guard let environment = core.environment else {
             throw ConveyorError(.storage, "the LMDB store at '\(directory)' is closed; open a broker on it first")
         }
@@ -262,7 +281,7 @@ public final class LMDBStore: MessageStore {
         let known = core.destinations
         let lastID = core.lastDestinationID
         let databases = environment.databases
-        let outcome = try environment.write { (transaction) throws(LMDBError) in
+        let outcome = try environment.write(syncsMeta: syncsMeta) { (transaction) throws(LMDBError) in
             var writer = LMDBBatchWriter(
                 transaction: transaction, databases: databases, knownDestinations: known,
                 lastDestinationID: lastID, scratch: scratch)

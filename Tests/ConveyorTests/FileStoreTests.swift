@@ -508,6 +508,62 @@ struct FileStoreTests {
         #expect(fromScan.messages[orders]?.count == expectedInOrders.count)
     }
 
+    /// Durable commits sync outside the store's lock while delivery records and background
+    /// compaction go on. A compaction between a commit's append and its index update would copy
+    /// forward a message that commit removes — after the removal — and bring it back on reopen.
+    @Test
+    func durableCommitsDeliveryRecordsAndCompactionTogetherLoseNothingAndResurrectNothing() throws {
+        let directory = JournalDirectory()
+        let options = FileStore.Options(durability: .sync, segmentSize: 64 << 10)
+        let store = FileStore(directory: directory.url, options: options)
+        _ = try store.open()
+        let orders = StoreQueueKey.queue("orders")
+        @Sendable func add(_ sequence: UInt64) -> StoreOperation {
+            .add(StoredMessage(sequence: sequence, message: storedMessage(sequence, padding: 500), targets: [orders]))
+        }
+        // A backlog over several segments, then acknowledged oldest first while new messages
+        // arrive: each old segment empties commit by commit, and compaction of it starts while
+        // the commits removing its last messages are being synced.
+        let backlog: UInt64 = 400
+        try store.commit(StoreBatch((1...backlog).map(add)))
+        let problems = Mutex<[String]>([])
+        let acknowledged = Atomic<UInt64>(0)
+        let done = Atomic<Bool>(false)
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            do {
+                if worker == 0 {
+                    for sequence in 1...backlog {
+                        try store.commit(StoreBatch([add(backlog + sequence), .remove(sequence: sequence, from: orders)]))
+                        acknowledged.store(sequence, ordering: .releasing)
+                    }
+                    done.store(true, ordering: .releasing)
+                    return
+                }
+                // A consumer recording the delivery of the next message to acknowledge.
+                var recorded: UInt64 = 0
+                while !done.load(ordering: .acquiring) {
+                    let next = acknowledged.load(ordering: .acquiring) + 1
+                    guard next > recorded else { continue }
+                    try store.recordDeliveries(StoreBatch([.setDeliveryCount(sequence: next, in: orders, count: 1)]))
+                    recorded = next
+                }
+            } catch {
+                problems.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(problems.withLock { $0 }.isEmpty, "\(problems.withLock { $0.prefix(5) })")
+        store.close()
+
+        // Recover by scanning the journal (as after a crash), not from the index snapshot.
+        directory.removeSnapshot()
+        let reopened = FileStore(directory: directory.url, options: options)
+        let contents = try reopened.openAndReadAll(pageSize: 100)
+        defer { reopened.close() }
+        #expect(contents.messages[orders]?.map(\.sequence) == Array(backlog + 1...2 * backlog))
+        // Compaction did run meanwhile: the first segments are gone.
+        #expect(!directory.segmentFiles.map(\.lastPathComponent).contains("segment-0000000001.journal"), "\(directory.segmentFiles)")
+    }
+
     @Test
     func pagesReadWhileOtherThreadsCommitAndCompactStayConsistent() throws {
         let directory = JournalDirectory()

@@ -219,6 +219,29 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func recordedDeliveriesAreReadBackAndRecovered(kind: StoreKind) throws {
+        let harness = try StoreHarness(kind)
+        try harness.commit(add(1, to: [orders]), add(2, to: [orders]), add(3, to: [subscriptionA]))
+        try harness.store.recordDeliveries(StoreBatch([
+            .setDeliveryCount(sequence: 1, in: orders, count: 1),
+            .setDeliveryCount(sequence: 3, in: subscriptionA, count: 2),
+        ]))
+
+        // Visible to reads at once, before any later commit.
+        let page = try harness.store.messages(in: orders, after: 0, limit: 10)
+        #expect(page.map(\.deliveryCount) == [1, 0])
+        #expect(try harness.store.messages(in: subscriptionA, after: 0, limit: 10).first?.deliveryCount == 2)
+
+        // Kept across a reopen, whether or not a commit followed them.
+        try harness.commit(.remove(sequence: 2, from: orders))
+        try harness.store.recordDeliveries(StoreBatch([.setDeliveryCount(sequence: 1, in: orders, count: 2)]))
+        let recovery = try harness.reopen()
+        #expect(recovery.sequences(in: orders) == [1])
+        #expect(recovery.reference(1, in: orders)?.deliveryCount == 2)
+        #expect(recovery.reference(3, in: subscriptionA)?.deliveryCount == 2)
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func settingTheDeliveryCountOfAMissingReferenceIsHarmless(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         try harness.commit(add(1, to: [orders]))

@@ -211,7 +211,7 @@ public final class MessageConsumer: Sendable {
                 .setDeliveryCount(sequence: $0.sequence, in: key, count: $0.message.deliveryCount + 1)
             })
             do {
-                try await session.broker.commit(batch)
+                try await session.broker.recordDeliveries(batch)
             } catch {
                 if let entry { queue.putBack([entry], wereDelivered: false) }
                 returnPrefetched()

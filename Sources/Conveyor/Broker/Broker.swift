@@ -715,14 +715,25 @@ public final class Broker: Sendable {
 
     /// Applies a store batch, off the cooperative pool when the store's commits may block.
     func commit(_ batch: StoreBatch) async throws(ConveyorError) {
+        try await writeToStore { store throws(ConveyorError) in try store.commit(batch) }
+    }
+
+    /// Writes delivery counts before the messages are delivered (see
+    /// ``MessageStore/recordDeliveries(_:)``), off Swift's cooperative pool like a commit.
+    func recordDeliveries(_ batch: StoreBatch) async throws(ConveyorError) {
+        try await writeToStore { store throws(ConveyorError) in try store.recordDeliveries(batch) }
+    }
+
+    /// Runs a store write, on the blocking-commit queue when the store's writes may block.
+    private func writeToStore(_ write: @escaping @Sendable (any MessageStore) throws(ConveyorError) -> Void) async throws(ConveyorError) {
         guard let blockingCommits else {
-            try store.commit(batch)
+            try write(store)
             return
         }
         let store = self.store
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, ConveyorError>, Never>) in
             blockingCommits.async {
-                continuation.resume(returning: Result { () throws(ConveyorError) in try store.commit(batch) })
+                continuation.resume(returning: Result { () throws(ConveyorError) in try write(store) })
             }
         }
         try result.get()

@@ -40,6 +40,7 @@ package final class GroupCommit: Sendable {
 
     private struct Pending {
         let batch: StoreBatch
+        let needsSync: Bool
         let waiter: Waiter
     }
 
@@ -92,12 +93,17 @@ package final class GroupCommit: Sendable {
     /// Commits `batch` with whatever other batches are waiting.
     /// - Parameters:
     ///   - batch: This committer's changes.
-    ///   - write: Writes a group of batches and returns one result per batch, in order.
+    ///   - needsSync: Whether the batch must be on disk when this returns (`false` for delivery
+    ///     counts, see ``MessageStore/recordDeliveries(_:)``).
+    ///   - write: Writes a group of batches and returns one result per batch, in order; its second
+    ///     argument says whether any batch of the group needs the sync.
     /// - Throws: This batch's error.
-    package func commit(_ batch: StoreBatch, write: ([StoreBatch]) -> [Result<Void, ConveyorError>]) throws(ConveyorError) {
+    package func commit(
+        _ batch: StoreBatch, needsSync: Bool = true, write: ([StoreBatch], Bool) -> [Result<Void, ConveyorError>]
+    ) throws(ConveyorError) {
         let waiter = Waiter()
         let leads = state.withLock { state in
-            state.pending.append(Pending(batch: batch, waiter: waiter))
+            state.pending.append(Pending(batch: batch, needsSync: needsSync, waiter: waiter))
             if state.isLeading {
                 if let gathered = state.gathered, state.pending.count >= state.expected {
                     gathered.signal()
@@ -131,7 +137,7 @@ package final class GroupCommit: Sendable {
             defer { state.pending.removeAll(keepingCapacity: true) }
             return state.pending
         }
-        let results = write(group.map(\.batch))
+        let results = write(group.map(\.batch), group.contains(where: \.needsSync))
         var own: Result<Void, ConveyorError> = .failure(ConveyorError(.storage, "a group commit lost a batch"))
         for (pending, result) in zip(group, results) {
             if pending.waiter === waiter {

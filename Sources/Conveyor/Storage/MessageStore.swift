@@ -229,6 +229,29 @@ public protocol MessageStore: AnyObject, Sendable {
     ///   ``ConveyorError/Code/resourceAllocation`` when a storage limit is reached.
     func commit(_ batch: StoreBatch) throws(ConveyorError)
 
+    /// Writes the delivery counts of messages about to be delivered (a batch of
+    /// ``StoreOperation/setDeliveryCount(sequence:in:count:)`` operations), so that if the process
+    /// crashes before they are acknowledged they come back flagged redelivered.
+    ///
+    /// Unlike ``commit(_:)`` this need not wait for a sync: when it returns the counts must survive
+    /// a crash of the process (they are in the operating system's hands), and they become safe from
+    /// a power loss with the next durable commit. A power loss in between may lose them, and the
+    /// messages then come back without the redelivered flag; nothing else is lost. A store that has
+    /// no cheaper way simply commits the batch (the default).
+    /// - Parameter batch: Delivery-count updates, applied atomically.
+    /// - Throws: ``ConveyorError/Code/storage`` (nothing of the batch applied).
+    func recordDeliveries(_ batch: StoreBatch) throws(ConveyorError)
+
     /// Releases files and memory. The store may be opened again afterwards.
     func close()
+}
+
+extension MessageStore {
+    /// Commits the batch: a store without a cheaper way to record deliveries makes them as durable
+    /// as any other change.
+    /// - Parameter batch: Delivery-count updates.
+    /// - Throws: What ``commit(_:)`` throws.
+    public func recordDeliveries(_ batch: StoreBatch) throws(ConveyorError) {
+        try commit(batch)
+    }
 }

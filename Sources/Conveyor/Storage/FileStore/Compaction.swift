@@ -24,7 +24,7 @@ extension FileStore {
     @discardableResult
     public func compact() throws(ConveyorError) -> Int {
         var deleted = 0
-        while try core.withLock({ (core) throws(ConveyorError) -> Bool in try compactOldestSegment(&core) }) {
+        while try compactionStep() {
             deleted += 1
         }
         return deleted
@@ -42,15 +42,18 @@ extension FileStore {
         compactionQueue.async { [weak self] in
             guard let self else { return }
             while true {
-                let more = self.core.withLock { core -> Bool in
-                    guard core.isOpen, (try? self.compactOldestSegment(&core)) == true else {
-                        core.compactionScheduled = false
-                        return false
-                    }
-                    return true
+                if (try? self.compactionStep()) != true {
+                    self.core.withLock { $0.compactionScheduled = false }
+                    return
                 }
-                if !more { return }
             }
+        }
+    }
+
+    /// One compaction step, with durable writes kept out (see ``FileStore/durableWrites``).
+    private func compactionStep() throws(ConveyorError) -> Bool {
+        try durableWrites.withLock { (_) throws(ConveyorError) -> Bool in
+            try core.withLock { (core) throws(ConveyorError) -> Bool in try compactOldestSegment(&core) }
         }
     }
 

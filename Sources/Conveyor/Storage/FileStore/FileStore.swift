@@ -52,6 +52,9 @@ public final class FileStore: MessageStore {
     }
 
     let core = Mutex(Core())
+    /// Held by a durable write from its append until the index has it, and by compaction and
+    /// ``close()``: see ``writeDurably(_:)``. Taken before ``core``, never inside it.
+    let durableWrites = Mutex(())
     private let group: GroupCommit
     let compactionQueue = DispatchQueue(label: "conveyor.file-store.compaction", qos: .utility)
 
@@ -150,11 +153,9 @@ public final class FileStore: MessageStore {
     ///   (a full disk, an I/O error); nothing of the batch is applied then.
     public func commit(_ batch: StoreBatch) throws(ConveyorError) {
         if options.durability != .osBuffered, !batch.isEmpty {
-            try group.commit(batch) { batches in
+            try group.commit(batch) { batches, _ in
                 // One append and one sync for the whole group: it succeeds or fails as a whole.
-                let result = core.withLock { core in
-                    Result { () throws(ConveyorError) in try write(batches, in: &core, sync: true) }
-                }
+                let result = Result { () throws(ConveyorError) in try writeDurably(batches) }
                 return Array(repeating: result, count: batches.count)
             }
             return
@@ -164,10 +165,26 @@ public final class FileStore: MessageStore {
         }
     }
 
+    /// Appends the delivery counts to the journal without a sync: the write reaches the operating
+    /// system before this returns (so a crash of the process keeps it), and the next durable commit's
+    /// sync, which flushes everything written before it, makes it safe from a power loss. A power
+    /// loss before then leaves it at the journal's tail, where recovery treats it like any torn write.
+    /// - Parameter batch: Delivery-count updates.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or the write fails.
+    public func recordDeliveries(_ batch: StoreBatch) throws(ConveyorError) {
+        try core.withLock { (core) throws(ConveyorError) in
+            try write([batch], in: &core, sync: false)
+        }
+    }
+
     /// Syncs the journal, writes the index snapshot that lets the next ``open()`` skip the scan,
     /// and releases the files and the lock. The store can be opened again afterwards; closing a
     /// closed store does nothing.
     public func close() {
+        durableWrites.withLock { _ in closeFiles() }
+    }
+
+    private func closeFiles() {
         core.withLock { core in
             guard core.isOpen else { return }
             if core.failure == nil, var active = core.segments.popLast() {
@@ -187,14 +204,63 @@ public final class FileStore: MessageStore {
     /// of the segment size for small segments.
     private var preallocation: UInt64 { UInt64(min(4 << 20, options.segmentSize / 16)) }
 
+    /// Appends the batches as one write and syncs it without holding the store's lock, so that
+    /// page reads and delivery records go on during the sync; the index learns of the batches once
+    /// they are on disk.
+    ///
+    /// `durableWrites` keeps compaction out until the index has them: a compaction record written
+    /// between this append and the index update could otherwise copy forward a message this group
+    /// removes, after the removal, and bring it back on recovery.
+    private func writeDurably(_ batches: [StoreBatch]) throws(ConveyorError) {
+        try durableWrites.withLock { (_) throws(ConveyorError) in
+            guard let appended = try core.withLock({ (core) throws(ConveyorError) in try append(batches, in: &core) }) else {
+                return
+            }
+            let synced = Result { () throws(ConveyorError) in try appended.segment.sync() }
+            try core.withLock { (core) throws(ConveyorError) in
+                if case .failure(let error) = synced {
+                    // The record's fate is unknown after a failed sync: stop.
+                    core.failure = error
+                    throw error
+                }
+                apply(appended, to: &core)
+            }
+        }
+    }
+
     /// Appends the batches as one write (one record per batch), syncs if asked, then applies them
     /// to the index.
     func write(_ batches: [StoreBatch], in core: inout Core, sync: Bool) throws(ConveyorError) {
+        guard let appended = try append(batches, in: &core) else { return }
+        if sync {
+            do throws(ConveyorError) {
+                try appended.segment.sync()
+            } catch {
+                core.failure = error
+                throw error
+            }
+        }
+        apply(appended, to: &core)
+    }
+
+    /// What ``append(_:in:)`` wrote, to apply to the index once it is safe to.
+    struct AppendedRecords {
+        let batches: [StoreBatch]
+        /// The segment written to (a copy sharing its file descriptor, for the sync).
+        let segment: JournalSegment
+        let groupStart: UInt64
+        let bodies: [(start: Int, length: Int)]
+        let releases: Bool
+    }
+
+    /// Encodes the batches and appends them to the active segment, without syncing or touching the
+    /// index's references; `nil` if there was nothing to write.
+    private func append(_ batches: [StoreBatch], in core: inout Core) throws(ConveyorError) -> AppendedRecords? {
         guard core.isOpen else {
             throw ConveyorError(.storage, "the file store at '\(directory)' is closed; open a broker on it first")
         }
         if let failure = core.failure { throw failure }
-        guard batches.contains(where: { !$0.isEmpty }) else { return }
+        guard batches.contains(where: { !$0.isEmpty }) else { return nil }
         try rollSegmentIfFull(&core)
         guard var active = core.segments.popLast() else {
             throw ConveyorError(.storage, "the file store at '\(directory)' has no journal segment")
@@ -210,30 +276,33 @@ public final class FileStore: MessageStore {
             releases = Self.encode(batch, groupStart: groupStart, into: &writer, index: &core.index, bodies: &bodies) || releases
         }
         do throws(ConveyorError) {
+            // A failed write is cut back, leaving the journal as it was.
             try active.append(writer.buffer)
-            if sync { try active.sync() }
         } catch {
             if writer.buffer.count > 1 << 20 { writer = JournalWriter() }
             core.writer = writer
-            // The write was cut back; after a failed sync the record's fate is unknown, so stop.
-            if active.size != groupStart { core.failure = error }
             throw error
         }
         if writer.buffer.capacity > 4 << 20 { writer = JournalWriter() }
         core.writer = writer
+        return AppendedRecords(batches: batches, segment: active, groupStart: groupStart, bodies: bodies, releases: releases)
+    }
+
+    /// Applies appended batches to the index.
+    private func apply(_ appended: AppendedRecords, to core: inout Core) {
         var nextBody = 0
-        for batch in batches {
+        for batch in appended.batches {
             for operation in batch.operations {
                 Self.apply(operation, to: &core.index) { () -> BodyLocation in
-                    let body = bodies[nextBody]
+                    let body = appended.bodies[nextBody]
                     nextBody += 1
                     return BodyLocation(
-                        segment: active.number, length: UInt32(truncatingIfNeeded: body.length),
-                        offset: groupStart + UInt64(body.start))
+                        segment: appended.segment.number, length: UInt32(truncatingIfNeeded: body.length),
+                        offset: appended.groupStart + UInt64(body.start))
                 }
             }
         }
-        if releases, options.compactsAutomatically { scheduleCompactionIfWorthwhile(&core) }
+        if appended.releases, options.compactsAutomatically { scheduleCompactionIfWorthwhile(&core) }
     }
 
     /// Starts a new segment when the active one has reached the segment size. The old one is
