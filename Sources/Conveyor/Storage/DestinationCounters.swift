@@ -6,19 +6,19 @@
 /// and *live* ones (``consumers``, ``inFlight``, ``inFlightBytes``), which describe a process now
 /// and end with it.
 public struct DestinationCounters: Sendable, Hashable {
-    /// Messages added (sends, and for a subscription, publications it matched).
+    /// As ``DestinationStatistics/enqueued`` (cumulative).
     public var enqueued: Int
-    /// Messages acknowledged.
+    /// As ``DestinationStatistics/dequeued`` (cumulative).
     public var dequeued: Int
-    /// Messages whose time-to-live ran out before delivery.
+    /// As ``DestinationStatistics/expired`` (cumulative).
     public var expired: Int
-    /// Messages moved to the dead letter queue after too many deliveries.
+    /// As ``DestinationStatistics/deadLettered`` (cumulative).
     public var deadLettered: Int
-    /// Messages dropped to make room under the drop-oldest overflow policy.
+    /// As ``DestinationStatistics/dropped`` (cumulative).
     public var dropped: Int
-    /// Consumers open now (live).
+    /// As ``DestinationStatistics/consumers`` (live).
     public var consumers: Int
-    /// Messages handed to consumers and not yet acknowledged, prefetched ones included (live).
+    /// As ``DestinationStatistics/inFlight`` (live).
     public var inFlight: Int
     /// The body bytes of the in-flight messages (live).
     public var inFlightBytes: Int
