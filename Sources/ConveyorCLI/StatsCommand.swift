@@ -7,9 +7,13 @@ struct StatsCommand: AsyncParsableCommand {
         commandName: "stats",
         abstract: "Show every queue and subscription: depth, in flight, consumers, enqueued, dequeued, expired, dead-lettered.",
         discussion: """
-            Depth is what the store holds. The other counters are kept in memory by the broker, so a command \
-            that just opened the store shows what happened since it opened (mostly zeros); an application \
-            embedding the broker sees them grow with Broker.statistics().
+            With the LMDB store (the default), the counters are those of every process sharing the store, \
+            kept since the store was created: what earlier commands and applications sent, received, expired \
+            or dead-lettered, and what the processes open now are doing, which shows here within about a \
+            quarter of a second. Consumers and in flight are live: open consumers and unacknowledged messages \
+            of the processes open now. Depth is what waits: stored messages not in flight. With the file and \
+            memory stores, which are single-process, the counters are this command's own since it opened the \
+            store (mostly zeros) apart from depth.
 
             \(StoreHelp.discussion)
             """

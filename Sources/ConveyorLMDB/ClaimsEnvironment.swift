@@ -17,6 +17,8 @@ import Conveyor
 /// | `byMember` | member ID ‖ destination ID ‖ sequence | empty |
 /// | `members` | member ID | process ID (i32 LE) |
 /// | `meta` | `lastMember` | the last member ID handed out (u64 LE) |
+/// | `meta` | `group` | the group's ID, random, set by its first member (u64 LE) |
+/// | `statistics` | member ID | the member's published counters (``PublishedStatistics``) |
 ///
 /// `byMember` mirrors `claims`, so that the claims of a member that leaves or dies are one range.
 final class ClaimsEnvironment: @unchecked Sendable {
@@ -43,7 +45,7 @@ final class ClaimsEnvironment: @unchecked Sendable {
             throw LMDBError(code: code, operation: "mdb_env_create").storageError(path: path, action: "open the claims of")
         }
         do throws(LMDBError) {
-            try check(mdb_env_set_maxdbs(handle, 4), "mdb_env_set_maxdbs")
+            try check(mdb_env_set_maxdbs(handle, 5), "mdb_env_set_maxdbs")
             try check(mdb_env_set_mapsize(handle, mapSize), "mdb_env_set_mapsize")
             let flags = UInt32(MDB_NOTLS) | UInt32(MDB_NOSYNC) | UInt32(MDB_NOMETASYNC)
             try check(mdb_env_open(handle, path, flags, 0o644), "mdb_env_open")
@@ -136,6 +138,7 @@ struct ClaimsDatabases {
     var byMember: MDB_dbi = 0
     var members: MDB_dbi = 0
     var meta: MDB_dbi = 0
+    var statistics: MDB_dbi = 0
 
     init() {}
 
@@ -144,6 +147,7 @@ struct ClaimsDatabases {
         byMember = try Self.open("byMember", in: transaction)
         members = try Self.open("members", in: transaction)
         meta = try Self.open("meta", in: transaction)
+        statistics = try Self.open("statistics", in: transaction)
     }
 
     private static func open(_ name: String, in transaction: LMDBTransaction) throws(LMDBError) -> MDB_dbi {
@@ -170,6 +174,7 @@ struct ClaimsTable {
     let databases: ClaimsDatabases
 
     private static let lastMemberKey: StaticString = "lastMember"
+    private static let groupKey: StaticString = "group"
 
     // MARK: Claims
 
@@ -292,15 +297,40 @@ struct ClaimsTable {
 
     /// Hands out the next member ID (never reused while the group lives).
     func allocateMemberID() throws(LMDBError) -> UInt64 {
-        try LMDBKey.with(Self.lastMemberKey) { (key) throws(LMDBError) -> UInt64 in
-            var last: UInt64 = 0
-            if let raw = try transaction.get(databases.meta, key) {
-                guard let value = LMDBValue.read(raw, as: UInt64.self) else { throw .corrupted("last member ID") }
-                last = value
-            }
-            try LMDBValue.with(last + 1) { (value) throws(LMDBError) in try transaction.put(databases.meta, key, value) }
-            return last + 1
+        let next = try lastMemberID() + 1
+        try LMDBKey.with(Self.lastMemberKey) { (key) throws(LMDBError) in
+            try LMDBValue.with(next) { (value) throws(LMDBError) in try transaction.put(databases.meta, key, value) }
         }
+        return next
+    }
+
+    /// The last member ID handed out (0 before the first).
+    func lastMemberID() throws(LMDBError) -> UInt64 {
+        try LMDBKey.with(Self.lastMemberKey) { (key) throws(LMDBError) -> UInt64 in
+            guard let raw = try transaction.get(databases.meta, key) else { return 0 }
+            guard let value = LMDBValue.read(raw, as: UInt64.self) else { throw .corrupted("last member ID") }
+            return value
+        }
+    }
+
+    /// The group's ID, if its first member set one: it tells this group's members apart from an
+    /// earlier group's, whose member IDs were the same numbers.
+    func groupID() throws(LMDBError) -> UInt64? {
+        try LMDBKey.with(Self.groupKey) { (key) throws(LMDBError) -> UInt64? in
+            guard let raw = try transaction.get(databases.meta, key) else { return nil }
+            guard let value = LMDBValue.read(raw, as: UInt64.self) else { throw .corrupted("group ID") }
+            return value
+        }
+    }
+
+    /// The group's ID, chosen at random now if the group has none yet.
+    func establishGroupID() throws(LMDBError) -> UInt64 {
+        if let existing = try groupID() { return existing }
+        let created = UInt64.random(in: 1 ... .max)
+        try LMDBKey.with(Self.groupKey) { (key) throws(LMDBError) in
+            try LMDBValue.with(created) { (value) throws(LMDBError) in try transaction.put(databases.meta, key, value) }
+        }
+        return created
     }
 
     /// Lists a member.

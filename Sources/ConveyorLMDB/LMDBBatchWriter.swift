@@ -77,6 +77,8 @@ struct LMDBBatchWriter {
             guard let destination = try destinationID(.subscription(subscription), create: false) else { return }
             try LMDBKey.with(destination) { (key) throws(LMDBError) in
                 _ = try transaction.delete(databases.subscriptions, key)
+                // Its kept counters go with it: a subscription created again under the key starts at zero.
+                _ = try transaction.delete(databases.statistics, key)
             }
             try purge(destination)
         case .purge(let key):

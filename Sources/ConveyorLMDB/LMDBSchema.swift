@@ -12,6 +12,8 @@ import CLMDB
 /// | `destinations` | destination ID (u64) | the queue or subscription key (``MessageCodec``) |
 /// | `subscriptions` | destination ID (u64) | the subscription record (``MessageCodec``) |
 /// | `metadata` | ASCII name | `schema` (u32 LE), `highestSequence` (u64 LE) |
+/// | `statistics` | destination ID (u64) | kept counters: enqueued, dequeued, expired, dead-lettered, dropped (u64 LE each) |
+/// | `statisticsFolds` | group ID (u64) ‖ member ID (u64) | empty: that member's counters are in `statistics` |
 ///
 /// Queues and subscriptions get a numeric destination ID the first time they are used, and keep it
 /// forever (IDs are never reused). References are therefore fixed 16-byte keys whatever the length
@@ -24,6 +26,10 @@ import CLMDB
 /// Reference counts live apart from bodies so that acknowledging one of several references never
 /// rewrites a large body (LMDB copies a page on every change), and a single-reference message (the
 /// common, queue case) costs no count entry at all.
+///
+/// `statistics` and `statisticsFolds` hold the counters of a store shared by processes (see
+/// ``LMDBStore/shareStatistics(_:)``). They were added without a new schema version: a store
+/// without them simply has no counters kept yet, and they are created when it opens.
 struct LMDBDatabases {
     var bodies: MDB_dbi = 0
     var refcounts: MDB_dbi = 0
@@ -31,6 +37,8 @@ struct LMDBDatabases {
     var destinations: MDB_dbi = 0
     var subscriptions: MDB_dbi = 0
     var metadata: MDB_dbi = 0
+    var statistics: MDB_dbi = 0
+    var statisticsFolds: MDB_dbi = 0
 
     /// How many named databases the schema uses (`mdb_env_set_maxdbs`), with room to grow.
     static let maximumCount: UInt32 = 16
@@ -49,6 +57,8 @@ struct LMDBDatabases {
         destinations = try Self.open("destinations", in: transaction)
         subscriptions = try Self.open("subscriptions", in: transaction)
         metadata = try Self.open("metadata", in: transaction)
+        statistics = try Self.open("statistics", in: transaction)
+        statisticsFolds = try Self.open("statisticsFolds", in: transaction)
     }
 
     private static func open(_ name: String, in transaction: LMDBTransaction) throws(LMDBError) -> MDB_dbi {

@@ -146,8 +146,9 @@ extension LMDBStore: SharedMessageStore {
     // MARK: Reaping
 
     /// Releases what dead members of the group held: their process-owned subscriptions (deleted
-    /// with their messages, through ``commit(_:)``), their claims, their member rows and files.
-    /// Then wakes the others. A member is dead when its lock file is missing or can be locked.
+    /// with their messages, through ``commit(_:)``), their claims, their member rows and files;
+    /// their last published counters are kept first (``keepStatistics(ofDead:)``). Then wakes the
+    /// others. A member is dead when its lock file is missing or can be locked.
     /// The watcher runs this every 250 ms; tests call it directly.
     /// - Returns: How many dead members were reaped.
     func reapDeadMembers() -> Int {
@@ -179,6 +180,7 @@ extension LMDBStore: SharedMessageStore {
         do throws(ConveyorError) {
             let owned = try currentSubscriptions().filter { $0.key.owningProcess.map(tokens.contains) ?? false }
             if !owned.isEmpty { try commit(StoreBatch(owned.map { .deleteSubscription($0.key) })) }
+            try keepStatistics(ofDead: cleared)
         } catch {
             cleared = []
         }
@@ -190,6 +192,7 @@ extension LMDBStore: SharedMessageStore {
                     for member in cleared {
                         try table.releaseAll(member: member.id)
                         try table.remove(member: member.id)
+                        try table.removePublishedStatistics(of: member.id)
                     }
                 }
             } catch {
@@ -262,6 +265,7 @@ extension LMDBStore: SharedMessageStore {
         if let owned = try? currentSubscriptions().filter({ $0.key.owningProcess == token }), !owned.isEmpty {
             try? commit(StoreBatch(owned.map { .deleteSubscription($0.key) }))
         }
+        keepOwnStatistics()
         session.withLock { session in
             session?.leave()
             session = nil
@@ -348,7 +352,7 @@ extension LMDBStore: SharedMessageStore {
         }
     }
 
-    private func closedError() -> ConveyorError {
+    func closedError() -> ConveyorError {
         ConveyorError(.storage, "the LMDB store at '\(directory)' is closed; open a broker on it first")
     }
 

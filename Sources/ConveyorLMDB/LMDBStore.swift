@@ -54,6 +54,8 @@ public final class LMDBStore: MessageStore {
     let localSubscriptionGeneration = Atomic<UInt64>(0)
     /// The thread started by ``startWatching(_:)``, until ``close()``.
     let watcher = Mutex<SessionWatcher?>(nil)
+    /// With ``Sharing/processes``: where this process's counters come from (``shareStatistics(_:)``).
+    let statisticsSharing = Mutex(StatisticsSharing())
 
     /// Creates a store on a directory; nothing is touched until ``open()``.
     /// - Parameters:
@@ -159,6 +161,7 @@ public final class LMDBStore: MessageStore {
             }
             if options.sharing == .processes {
                 if isFirstOfGroup {
+                    try Self.keepLeftoverStatistics(of: path, in: &core)
                     try SharedSession.resetGroup(directory: path)
                     try lock.finishReset()
                 }
@@ -233,8 +236,9 @@ public final class LMDBStore: MessageStore {
     /// store does nothing.
     ///
     /// With ``Sharing/processes``, leaves the group first: stops the watching thread, deletes the
-    /// subscriptions this process owns (with their messages), releases its claims (the messages
-    /// become claimable by the others), removes its member files and wakes the others.
+    /// subscriptions this process owns (with their messages), adds this process's counters to the
+    /// ones the store keeps (``shareStatistics(_:)``), releases its claims (the messages become
+    /// claimable by the others), removes its member files and wakes the others.
     public func close() {
         leaveGroup()
         core.withLock { core in

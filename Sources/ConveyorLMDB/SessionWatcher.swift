@@ -4,7 +4,8 @@ import Synchronization
 
 /// The thread a shared store runs after ``LMDBStore/startWatching(_:)``: waits on the process's
 /// wake FIFO and runs the reaper, calling the broker's `onChange` when another process woke it or a
-/// dead process's claims were released.
+/// dead process's claims were released; at every round of the reaper it also publishes this
+/// process's counters if they changed (``LMDBStore/publishStatisticsIfChanged()``).
 ///
 /// A plain thread, not a task: it blocks in `poll` most of its life, which the cooperative pool
 /// must never do. It holds the store weakly, so a store that goes away without ``LMDBStore/close()``
@@ -56,6 +57,7 @@ final class SessionWatcher: @unchecked Sendable {
                 nextReap = clock.now + Self.reapInterval
                 guard let store else { return }
                 if store.reapDeadMembers() > 0 { changed = true }
+                store.publishStatisticsIfChanged()
             }
             if changed, !stopped.load(ordering: .sequentiallyConsistent) { onChange() }
         }

@@ -16,6 +16,8 @@ import Darwin
 final class SharedSession: @unchecked Sendable {
     /// This process in the group.
     let member: GroupMember
+    /// The group's ID (``ClaimsTable/establishGroupID()``).
+    let groupID: UInt64
     let claims: ClaimsEnvironment
     let counters: SharedCounters
     let channel: WakeChannel
@@ -23,9 +25,10 @@ final class SharedSession: @unchecked Sendable {
     let membersDirectory: String
     private var notifier: WakeNotifier
 
-    private init(member: GroupMember, claims: ClaimsEnvironment, counters: SharedCounters, channel: WakeChannel,
-                 membersDirectory: String) {
+    private init(member: GroupMember, groupID: UInt64, claims: ClaimsEnvironment, counters: SharedCounters,
+                 channel: WakeChannel, membersDirectory: String) {
         self.member = member
+        self.groupID = groupID
         self.claims = claims
         self.counters = counters
         self.channel = channel
@@ -79,7 +82,9 @@ final class SharedSession: @unchecked Sendable {
         do throws(ConveyorError) {
             // The files first, the row last: a listed member always has its lock file, so a missing
             // one means a dead member.
-            let id = try claims.write { (table) throws(any Error) in try table.allocateMemberID() }
+            let (id, groupID) = try claims.write { (table) throws(any Error) in
+                (try table.allocateMemberID(), try table.establishGroupID())
+            }
             let member = GroupMember(id: id, pid: getpid())
             let channel = try WakeChannel.create(directory: membersDirectory, member: id)
             do throws(ConveyorError) {
@@ -90,7 +95,8 @@ final class SharedSession: @unchecked Sendable {
             }
             counters.bumpMemberGeneration()
             return SharedSession(
-                member: member, claims: claims, counters: counters, channel: channel, membersDirectory: membersDirectory)
+                member: member, groupID: groupID, claims: claims, counters: counters, channel: channel,
+                membersDirectory: membersDirectory)
         } catch {
             claims.close()
             counters.unmap()
@@ -108,13 +114,16 @@ final class SharedSession: @unchecked Sendable {
         notifier.notify()
     }
 
-    /// Leaves the group: releases this member's claims, unlists it, wakes the others (so they claim
-    /// what it released), removes its files and closes everything. Errors are ignored: whatever is
-    /// left behind is released by the survivors' reaper, or by the next group's reset.
+    /// Leaves the group: releases this member's claims, unlists it and deletes its published
+    /// statistics (its counters must be kept first, see ``LMDBStore/keepOwnStatistics()``), wakes
+    /// the others (so they claim what it released), removes its files and closes everything.
+    /// Errors are ignored: whatever is left behind is released by the survivors' reaper, or by the
+    /// next group's reset.
     func leave() {
         _ = try? claims.write { (table) throws(any Error) in
             try table.releaseAll(member: member.id)
             try table.remove(member: member.id)
+            try table.removePublishedStatistics(of: member.id)
         }
         counters.bumpMemberGeneration()
         notifyOthers()

@@ -364,7 +364,8 @@ struct SharedLMDBStoreTests {
 
 // MARK: Helpers
 
-private final class SharedTemporaryDirectory {
+/// A temporary store directory, deleted when the object goes.
+final class SharedTemporaryDirectory {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-shared-\(UUID().uuidString)")
     var path: String { url.path }
     deinit { try? FileManager.default.removeItem(at: url) }

@@ -203,6 +203,70 @@ struct SharedStoreProcessTests {
         #expect(counted?.depth == 5)
     }
 
+    /// The statistics of `name` as `broker` shows them now.
+    func statistics(of name: String, in broker: Broker) -> DestinationStatistics? {
+        broker.statistics().first { $0.name == name }
+    }
+
+    /// How many members of the group have their lock file (live ones, and dead ones not reaped yet).
+    func memberLockFiles() -> Int {
+        let members = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/shared/members")) ?? []
+        return members.filter { $0.hasSuffix(".lock") }.count
+    }
+
+    @Test("Statistics show another process's sends, consumers and messages in flight")
+    func statisticsShowAnotherProcesssConsumersAndMessagesInFlight() async throws {
+        let broker = try openShared()
+        defer { broker.close() }
+        let holder = try start(["send-and-hold", "held", "3"])
+        defer { holder.killIfRunning() }
+        #expect(await waitUntil(timeout: .seconds(30)) { !holder.lines(startingWith: "HOLDING").isEmpty || holder.isDone },
+                "\(holder.output.text)\(holder.errors.text)")
+
+        // It publishes its counters within 250 ms of a change.
+        let seen = await waitUntil(timeout: .seconds(10)) {
+            guard let held = statistics(of: "queue://held", in: broker) else { return false }
+            return held.enqueued == 3 && held.consumers == 1 && held.inFlight >= 1 && held.depth == 3 - held.inFlight
+        }
+        #expect(seen, "\(String(describing: statistics(of: "queue://held", in: broker)))")
+
+        // When it ends without closing the store, its consumer and in-flight messages go with it;
+        // what it sent still counts, and its messages wait again.
+        holder.closeInput()
+        let reaped = await waitUntil(timeout: .seconds(10)) {
+            guard holder.isDone, let held = statistics(of: "queue://held", in: broker) else { return false }
+            return held.consumers == 0 && held.inFlight == 0 && held.depth == 3
+        }
+        #expect(reaped, "\(String(describing: statistics(of: "queue://held", in: broker)))")
+        #expect(statistics(of: "queue://held", in: broker)?.enqueued == 3)
+    }
+
+    @Test("What a killed process counted is kept once it is reaped, and after the survivors reopen")
+    func whatAKilledProcessCountedIsKept() async throws {
+        let count = 7
+        do {
+            let broker = try openShared()
+            defer { broker.close() }
+            let producer = try start(["produce", "kept", "1", "\(count)", "stay"])
+            defer { producer.killIfRunning() }
+            #expect(await waitUntil(timeout: .seconds(30)) { !producer.lines(startingWith: "SENT").isEmpty || producer.isDone },
+                    "\(producer.output.text)\(producer.errors.text)")
+            #expect(await waitUntil(timeout: .seconds(10)) { statistics(of: "queue://kept", in: broker)?.enqueued == count },
+                    "its published counters never showed here")
+
+            kill(producer.process.processIdentifier, SIGKILL)
+            // Reaped: its lock file goes once its counters are kept and its published ones deleted.
+            #expect(await waitUntil(timeout: .seconds(10)) { producer.isDone && memberLockFiles() == 1 })
+            let kept = statistics(of: "queue://kept", in: broker)
+            #expect(kept?.enqueued == count)
+            #expect(kept?.depth == count)
+        }
+        let reopened = try openShared()
+        defer { reopened.close() }
+        #expect(statistics(of: "queue://kept", in: reopened)?.enqueued == count)
+        #expect(statistics(of: "queue://kept", in: reopened)?.depth == count)
+    }
+
     @Test("A store open in single-process mode refuses a process that wants to share it, naming the holder")
     func aSingleProcessStoreRefusesASharingProcess() async throws {
         let broker = try Broker(store: LMDBStore(directory: directory))

@@ -147,35 +147,4 @@ extension Broker {
         }
         for queue in queues { queue.sharedStoreChanged() }
     }
-
-    /// Statistics with a shared store: every queue and subscription the store holds messages for
-    /// (whichever process sent them), with the store's count as the depth (waiting, claimed and
-    /// unacknowledged messages of every process alike; this process's in-flight count is included
-    /// in it) and this process's own counters for the rest.
-    func sharedStatistics() -> [DestinationStatistics] {
-        guard let shared else { return [] }
-        syncSharedSubscriptions()
-        let stored: [StoreQueueKey: StoredQueueSummary]
-        do {
-            stored = try shared.storedQueues()
-        } catch {
-            logger.error("cannot count the messages of the shared store: \(error)")
-            stored = [:]
-        }
-        let queues = registry.withLock { registry -> [MessageQueue] in
-            for key in stored.keys {
-                if case .queue(let name) = key { _ = queue(named: name, in: &registry) }
-            }
-            return Self.listedQueues(in: registry)
-        }
-        return queues.map { queue in
-            var statistics = queue.statistics()
-            if let key = queue.storeKey {
-                let summary = stored[key] ?? StoredQueueSummary(count: 0, bytes: 0)
-                statistics.depth = summary.count
-                statistics.depthBytes = summary.bytes
-            }
-            return statistics
-        }.sorted { $0.name < $1.name }
-    }
 }

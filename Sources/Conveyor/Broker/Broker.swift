@@ -74,6 +74,7 @@ public final class Broker: Sendable {
             store.close()
             throw error
         }
+        shared?.shareStatistics { [weak self] in self?.countersForSharing() ?? [:] }
         shared?.startWatching { [weak self] in self?.sharedStoreChanged() }
     }
 
@@ -138,6 +139,10 @@ public final class Broker: Sendable {
     }
 
     /// Counters for every queue and subscription, sorted by name.
+    ///
+    /// With a store shared by several processes (``SharedMessageStore``), the counters of every
+    /// process that uses or used the store; otherwise this broker's since it opened (see
+    /// ``DestinationStatistics``).
     public func statistics() -> [DestinationStatistics] {
         if shared != nil { return sharedStatistics() }
         let queues = registry.withLock { Self.listedQueues(in: $0) }
@@ -152,26 +157,31 @@ public final class Broker: Sendable {
     }
 
     /// The durable subscriptions (shared or not), with their counters, sorted by topic then key.
+    /// With a shared store, the counters are those of every process, as in ``statistics()``.
     public func durableSubscriptions() -> [DurableSubscriptionInfo] {
         syncSharedSubscriptions()
         let subscriptions = registry.withLock { Array($0.durableSubscriptions.values) }
+        let counts = shared.map(readSharedCounts)
         return subscriptions.compactMap { subscription -> DurableSubscriptionInfo? in
             // Another process's non-durable subscriptions are not durable ones.
             guard let key = subscription.key, key.owningProcess == nil else { return nil }
             return DurableSubscriptionInfo(
                 key: key, topic: subscription.topic, selector: subscription.selector?.expression,
                 noLocal: subscription.noLocal, isShared: subscription.kind.isShared,
-                statistics: subscription.queue.statistics())
+                statistics: counts.map { sharedStatistics(of: subscription.queue, in: $0) } ?? subscription.queue.statistics())
         }.sorted { ($0.topic.name, $0.key.description) < ($1.topic.name, $1.key.description) }
     }
 
-    /// Counters for one queue, or `nil` if the queue has never been used.
+    /// Counters for one queue, or `nil` if the queue has never been used (in this process).
+    /// With a shared store, the counters are those of every process, as in ``statistics()``.
     /// - Parameter queue: The queue.
     public func statistics(for queue: Queue) -> DestinationStatistics? {
         let messageQueue = registry.withLock { registry in
             queue.isTemporary ? registry.temporaryQueues[queue.name]?.queue : registry.queues[queue.name]
         }
-        return messageQueue.map { $0.statistics() }
+        guard let messageQueue else { return nil }
+        guard let shared else { return messageQueue.statistics() }
+        return sharedStatistics(of: messageQueue, in: readSharedCounts(shared))
     }
 
     /// Removes every waiting (not in-flight) message of a queue.

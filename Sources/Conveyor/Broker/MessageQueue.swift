@@ -944,6 +944,20 @@ final class MessageQueue: Sendable {
             dropped: producerCounters.dropped.load(ordering: .relaxed),
             consumers: consumers)
     }
+
+    /// This process's counters in the form processes sharing a store exchange (see
+    /// ``SharedMessageStore/shareStatistics(_:)``): cumulative since the queue was created, and live.
+    func countersForSharing() -> DestinationCounters {
+        DestinationCounters(
+            enqueued: producerCounters.enqueued.load(ordering: .relaxed),
+            dequeued: counters.dequeued.load(ordering: .relaxed),
+            expired: counters.expired.load(ordering: .relaxed),
+            deadLettered: counters.deadLettered.load(ordering: .relaxed),
+            dropped: producerCounters.dropped.load(ordering: .relaxed),
+            consumers: state.withLock { $0.consumerCount },
+            inFlight: counters.inFlight.load(ordering: .relaxed),
+            inFlightBytes: counters.inFlightBytes.load(ordering: .relaxed))
+    }
 }
 
 /// The lock-free counters producers of a ``MessageQueue`` update.

@@ -12,6 +12,10 @@
 /// Processes learn of each other's commits through ``startWatching(_:)``: the store wakes the
 /// other sharers whenever a commit adds messages, changes subscriptions or releases claims, so a
 /// waiting consumer needs no polling.
+///
+/// Statistics span the processes too (``shareStatistics(_:)``): each process publishes its
+/// counters for the others to read, and the store keeps the cumulative ones when a process closes
+/// the store or dies, so that they add up over every process that ever used the store.
 public protocol SharedMessageStore: MessageStore {
     /// Whether this store is open for sharing with other processes (an LMDB store can be opened
     /// either way); the broker works in shared mode only when it is.
@@ -63,6 +67,25 @@ public protocol SharedMessageStore: MessageStore {
     /// The broker then lets its waiting consumers claim again. Called once, after ``open()``;
     /// watching stops at ``close()``.
     func startWatching(_ onChange: @escaping @Sendable () -> Void)
+
+    /// Makes this process's counters count for every process sharing the store.
+    ///
+    /// `counters` returns, for each queue and subscription of this process, what it counted since
+    /// the broker opened the store (cumulative counters) and what it holds now (consumers, in
+    /// flight). The store calls it on a thread of its own: every few hundred milliseconds, to
+    /// publish the counters to the other processes when they changed, and once in ``close()``,
+    /// to add the cumulative counters to the totals it keeps (the counters are never added twice,
+    /// so `counters` counts from the open, not from the last call). When the process dies instead,
+    /// a survivor adds what it last published. Counters of subscriptions deleted meanwhile are not
+    /// kept. `counters` must not call the store. Called once, after ``open()`` and before
+    /// ``startWatching(_:)``; ``close()`` forgets it.
+    func shareStatistics(_ counters: @escaping @Sendable () -> [StoreQueueKey: DestinationCounters])
+
+    /// What every process but this one counted, for each queue and subscription: the totals the
+    /// store keeps (processes that closed it or died) plus what the other open processes last
+    /// published. The caller adds this process's own counters.
+    /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or cannot be read.
+    func countersBeyondThisProcess() throws(ConveyorError) -> [StoreQueueKey: DestinationCounters]
 }
 
 extension SubscriptionKey {
