@@ -8,44 +8,64 @@ extension HeavyTests {
 struct StatsCommandTests {
     let temporary = SharedTemporaryDirectory()
 
-    /// Runs `conveyor` with `arguments` on the test's store and returns its standard output.
-    func conveyor(_ arguments: [String]) async throws -> String {
-        let executable = try #require(ConveyorExecutable.locate(), "the conveyor executable was not found; `swift build` builds it")
-        let command = try WorkerProcess(executable, arguments: arguments + ["--directory", temporary.path])
-        defer { command.killIfRunning() }
-        let ended = await waitUntil(timeout: .seconds(60)) { command.isDone }
-        #expect(ended, "conveyor \(arguments.joined(separator: " ")) did not end")
-        #expect(command.process.terminationStatus == 0, "conveyor \(arguments.joined(separator: " ")):\(command.errors.text)")
-        return command.output.text
-    }
+    var command: ConveyorCommand { ConveyorCommand(directory: temporary.path) }
 
-    /// The `stats --format json` object of `name`.
     func statistics(of name: String) async throws -> [String: Any] {
-        let output = try await conveyor(["stats", "--format", "json"])
-        for line in output.split(separator: "\n") {
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            if let object, object["name"] as? String == name { return object }
-        }
-        Issue.record("stats does not list \(name):\(output)")
-        return [:]
+        let found = try await command.statistics(of: name)
+        #expect(found != nil, "stats does not list \(name)")
+        return found ?? [:]
     }
 
     @Test
     func statsCountsWhatEarlierCommandsSentAndReceived() async throws {
-        _ = try await conveyor(["send", "orders", "first"])
-        _ = try await conveyor(["send", "orders", "second"])
+        _ = try await command.run(["send", "orders", "first"])
+        _ = try await command.run(["send", "orders", "second"])
         let sent = try await statistics(of: "queue://orders")
         #expect(sent["enqueued"] as? Int == 2)
         #expect(sent["depth"] as? Int == 2)
         #expect(sent["dequeued"] as? Int == 0)
 
-        _ = try await conveyor(["receive", "orders", "--count", "1", "--timeout", "5s"])
+        _ = try await command.run(["receive", "orders", "--count", "1", "--timeout", "5s"])
         let received = try await statistics(of: "queue://orders")
         #expect(received["enqueued"] as? Int == 2)
         #expect(received["dequeued"] as? Int == 1)
         #expect(received["depth"] as? Int == 1)
         #expect(received["consumers"] as? Int == 0)
         #expect(received["inFlight"] as? Int == 0)
+    }
+}
+}
+
+/// `conveyor receive --follow` in one terminal prints what `conveyor send` in another sends.
+extension HeavyTests {
+@Suite("conveyor across processes", .timeLimit(.minutes(2)))
+struct CommandsAcrossProcessesTests {
+    let temporary = SharedTemporaryDirectory()
+
+    @Test
+    func receiveFollowPrintsWhatAnotherProcessSendsAtOnce() async throws {
+        let command = ConveyorCommand(directory: temporary.path)
+        _ = try await command.run(["send", "orders", "sent before anyone listened"])
+        let follower = try command.start(["receive", "orders", "--follow", "--format", "json"])
+        defer { follower.killIfRunning() }
+        let caughtUp = await waitUntil(timeout: .seconds(30)) {
+            follower.isDone || follower.output.text.contains("sent before anyone listened")
+        }
+        try #require(caughtUp && !follower.isDone, "the follower printed:\(follower.output.text)\(follower.errors.text)")
+        // Other processes see its consumer once it has published its counters.
+        let counted = try await waitUntil(timeout: .seconds(10)) {
+            try await command.statistics(of: "queue://orders")?["consumers"] as? Int == 1
+        }
+        #expect(counted, "stats never showed the follower's consumer")
+
+        _ = try await command.run(["send", "orders", "hello from another terminal"])
+        let printed = await waitUntil(timeout: .seconds(10)) { follower.output.text.contains("hello from another terminal") }
+        #expect(printed, "the follower printed:\(follower.output.text)\(follower.errors.text)")
+        #expect(!follower.isDone, "receive --follow keeps following")
+
+        let statistics = try await command.statistics(of: "queue://orders")
+        #expect(statistics?["enqueued"] as? Int == 2)
+        #expect(statistics?["depth"] as? Int == 0)
     }
 }
 }
