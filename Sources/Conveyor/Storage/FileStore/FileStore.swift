@@ -377,7 +377,7 @@ public final class FileStore: MessageStore {
         case .add(let stored):
             let location = nextBody()
             if stored.targets.count == 1, let target = stored.targets.first {
-                index.replace(stored.sequence, at: location, references: [(index.number(for: target), 0)])
+                index.replace(stored.sequence, at: location, references: CollectionOfOne((index.number(for: target), 0)))
             } else {
                 index.add(stored.sequence, at: location, targets: stored.targets.map { index.number(for: $0) })
             }

@@ -18,13 +18,18 @@ struct JournalKeyTable: Sendable {
     var encoded: [[UInt8]] = []
     private var numbers: [StoreQueueKey: UInt32] = [:]
     private var byHash: [UInt64: [UInt32]] = [:]
+    /// The key looked up last: the operations of a batch mostly name one queue, and comparing with
+    /// it (the same string storage) is cheaper than hashing the name again.
+    private var last: (key: StoreQueueKey, number: UInt32)?
 
     var count: Int { keys.count }
 
     /// The number of `key`, registering it if new.
     mutating func number(for key: StoreQueueKey) -> UInt32 {
-        if let number = numbers[key] { return number }
-        return register(key, encoded: MessageCodec.encode(key))
+        if let last, last.key == key { return last.number }
+        let number = numbers[key] ?? register(key, encoded: MessageCodec.encode(key))
+        last = (key, number)
+        return number
     }
 
     /// The number of the key encoded in `raw`, registering it if new.
@@ -123,7 +128,9 @@ struct JournalIndex: Sendable {
 
     /// Makes `sequence` exactly this: its body at `location`, referenced from these keys with these
     /// counts; whatever was recorded about it before is dropped.
-    mutating func replace(_ sequence: UInt64, at location: BodyLocation, references newReferences: [(UInt32, UInt32)]) {
+    mutating func replace(
+        _ sequence: UInt64, at location: BodyLocation, references newReferences: some Sequence<(UInt32, UInt32)>
+    ) {
         if messages[sequence] != nil { drop(sequence) }
         noteHighest(sequence)
         var count: UInt32 = 0
