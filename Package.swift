@@ -59,7 +59,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConveyorTests",
-            dependencies: ["Conveyor", "ConveyorLMDB", "ConveyorCrashWorker", "ConveyorDemos", "ConveyorCLI"]
+            dependencies: ["Conveyor", "ConveyorLMDB", "ConveyorCrashWorker", "ConveyorDemos", "ConveyorCLI", "ConveyorWorkloads"]
         ),
     ]
 )

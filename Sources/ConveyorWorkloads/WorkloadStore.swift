@@ -40,6 +40,29 @@ public struct WorkloadStore: Sendable {
     /// The file (journal) store in its default (sync) durability mode.
     public static let file = WorkloadStore(name: "file") { directory in FileStore(directory: directory) }
 
+    /// This store in another durability mode, named `<name>/<durability>` (`lmdb/osBuffered`).
+    /// The memory store has no durability modes and comes back unchanged; so does any store asked
+    /// for ``StoreDurability/sync``, its default. X1 runs only in the default mode (its peer process
+    /// opens the store that way), so the store returned cannot be shared.
+    /// - Parameter durability: The durability mode.
+    /// - Returns: The store in that mode.
+    public func with(durability: StoreDurability) -> WorkloadStore {
+        guard durability != .sync else { return self }
+        let label = "\(name)/\(durability)"
+        switch name {
+        case WorkloadStore.lmdb.name:
+            return WorkloadStore(name: label) { directory in
+                LMDBStore(directory: directory, options: .init(durability: durability))
+            }
+        case WorkloadStore.file.name:
+            return WorkloadStore(name: label) { directory in
+                FileStore(directory: directory, options: .init(durability: durability))
+            }
+        default:
+            return self
+        }
+    }
+
     /// Every store the workloads know, in display order.
     public static let all: [WorkloadStore] = [.memory, .lmdb, .file]
 
