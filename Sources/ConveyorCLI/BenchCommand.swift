@@ -78,8 +78,12 @@ struct BenchCommand: AsyncParsableCommand {
                 }
                 let result: WorkloadResult
                 do {
-                    result = try await WorkloadRunner(store: store, runs: runs, directory: directory.map { URL(fileURLWithPath: $0) }).run(id) { progress in
-                        Console.progress(BenchOutput.progress(progress))
+                    if id == .m1, workloads.count * stores.count > 1 {
+                        result = try runInChildProcess(.m1, on: store)
+                    } else {
+                        result = try await WorkloadRunner(store: store, runs: runs, directory: directory.map { URL(fileURLWithPath: $0) }).run(id) { progress in
+                            Console.progress(BenchOutput.progress(progress))
+                        }
                     }
                 } catch {
                     Console.progress("failed\n")
@@ -90,6 +94,33 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
         if format == .table { Console.write(BenchOutput.table(results)) }
+    }
+
+    /// Runs one workload on one store in a new process of this executable (`bench --format json`)
+    /// and reads its result. M1 measures the process's anonymous resident memory, which the
+    /// workloads run before it would inflate (the allocator keeps what they freed), so it gets a
+    /// process of its own whenever it is not the only thing to run.
+    private func runInChildProcess(_ id: WorkloadID, on store: WorkloadStore) throws -> WorkloadResult {
+        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        let storeName = String(store.name.prefix { $0 != "/" })
+        var arguments = ["bench", "--workload", id.rawValue, "--store", storeName, "--durability", durability.rawValue,
+                         "--runs", String(runs), "--format", "json"]
+        if let directory { arguments += ["--directory", directory] }
+        let child = Process()
+        child.executableURL = executable
+        child.arguments = arguments
+        let output = Pipe()
+        child.standardOutput = output
+        try child.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        child.waitUntilExit()
+        guard child.terminationStatus == 0,
+              let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+              let result = try? JSONDecoder().decode(WorkloadResult.self, from: Data(line.utf8))
+        else {
+            throw CommandLineError("the \(id) process (\(arguments.joined(separator: " "))) failed with status \(child.terminationStatus)")
+        }
+        return result
     }
 
     /// The workloads named by `--workload`, in the order given, without repeats.
