@@ -104,7 +104,7 @@ struct LMDBBatchWriter {
         MessageCodec.encode(stored.message, into: &scratch)
         try LMDBKey.with(stored.sequence) { (key) throws(LMDBError) in
             try scratch.withBytes { (value) throws(LMDBError) in
-                try transaction.put(databases.bodies, key, value)
+                try transaction.putMostlyAppending(databases.bodies, key, value)
             }
             if destinations.count > 1 {
                 try LMDBValue.with(UInt32(clamping: destinations.count)) { (value) throws(LMDBError) in
@@ -116,7 +116,7 @@ struct LMDBBatchWriter {
         for destination in destinations {
             try LMDBKey.with(destination: destination, sequence: stored.sequence) { (key) throws(LMDBError) in
                 try reference.withBytes { (value) throws(LMDBError) in
-                    try transaction.put(databases.references, key, value)
+                    try transaction.putMostlyAppending(databases.references, key, value)
                 }
             }
         }

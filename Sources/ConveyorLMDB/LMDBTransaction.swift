@@ -25,6 +25,23 @@ struct LMDBTransaction {
         try check(mdb_put(handle, database, &keyValue, &dataValue, 0), "mdb_put")
     }
 
+    /// Stores `value` under `key`, which is usually above every key of `database` (sequence
+    /// numbers grow): then LMDB appends it (`MDB_APPEND`), filling leaf pages instead of splitting
+    /// them in half, so a commit of many new messages dirties (and syncs) fewer pages. A key that
+    /// is not the highest (commits can land out of sequence order) is put the ordinary way.
+    func putMostlyAppending(_ database: MDB_dbi, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(LMDBError) {
+        var keyValue = MDB_val(key)
+        var dataValue = MDB_val(value)
+        // MDB_APPEND refuses a key that is not above the last one with MDB_KEYEXIST, before
+        // changing anything.
+        let code = mdb_put(handle, database, &keyValue, &dataValue, UInt32(MDB_APPEND))
+        if code == MDB_KEYEXIST {
+            try check(mdb_put(handle, database, &keyValue, &dataValue, 0), "mdb_put")
+        } else {
+            try check(code, "mdb_put")
+        }
+    }
+
     /// Deletes `key`; returns whether it was there.
     @discardableResult
     func delete(_ database: MDB_dbi, _ key: UnsafeRawBufferPointer) throws(LMDBError) -> Bool {

@@ -140,6 +140,23 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func messagesCommittedOutOfSequenceOrderAreAllKeptInOrder(kind: StoreKind) throws {
+        let harness = try StoreHarness(kind)
+        // Sequences are allocated at send and committed later, so commits can land out of order.
+        try harness.commit((10...19).map { add($0, to: [orders]) })
+        try harness.commit(add(5, to: [orders]))
+        try harness.commit(add(20, to: [orders]), add(7, to: [orders, subscriptionA]))
+        try harness.commit(add(3, to: [subscriptionA]))
+
+        let recovery = try harness.reopen()
+        #expect(recovery.sequences(in: orders) == [5, 7] + Array(10...20))
+        #expect(recovery.sequences(in: subscriptionA) == [3, 7])
+        #expect(recovery.reference(7, in: subscriptionA)?.message.text == "message 7")
+        #expect(recovery.reference(5, in: orders)?.message.text == "message 5")
+        #expect(recovery.highestSequence == 20)
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func fanOutMessageLivesUntilItsLastReferenceGoes(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         let message = makeMessage(10, body: .text("price update"), destination: .topic(Topic("prices")))
