@@ -1,10 +1,10 @@
 /// CRC-32 (IEEE 802.3, reflected polynomial `0xEDB88320`), the checksum that frames every journal
-/// record and the index snapshot.
+/// record and the index snapshot (and, in `ConveyorLMDB`, the records of the LMDB store's delivery log).
 ///
 /// Computed eight bytes at a time with eight lookup tables ("slicing by 8"), built once on first
 /// use, which checks a gigabyte of journal in well under a second when a store is reopened after a
 /// crash.
-enum CRC32 {
+package enum CRC32 {
     /// Eight tables of 256 entries each, one after the other: table `k` gives the CRC contribution
     /// of a byte followed by `k` zero bytes.
     private static let tables: [UInt32] = {
@@ -30,7 +30,7 @@ enum CRC32 {
     ///   - bytes: The bytes to add.
     ///   - crc: The CRC so far.
     /// - Returns: The CRC of everything so far followed by `bytes`.
-    static func checksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
+    package static func checksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
         tables.withUnsafeBufferPointer { table in
             var value = ~crc
             guard var pointer = bytes.baseAddress else { return crc }
@@ -64,7 +64,7 @@ enum CRC32 {
     ///   - bytes: The bytes to add.
     ///   - crc: The CRC so far.
     /// - Returns: The CRC of everything so far followed by `bytes`.
-    static func checksum(_ bytes: [UInt8], continuing crc: UInt32 = 0) -> UInt32 {
+    package static func checksum(_ bytes: [UInt8], continuing crc: UInt32 = 0) -> UInt32 {
         bytes.withUnsafeBytes { checksum($0, continuing: crc) }
     }
 }
