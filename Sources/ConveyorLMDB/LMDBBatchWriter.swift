@@ -56,15 +56,8 @@ struct LMDBBatchWriter {
             if removed { try release(sequence) }
         case .setDeliveryCount(let sequence, let key, let count):
             guard let destination = try destinationID(key, create: false) else { return }
-            try LMDBKey.with(destination: destination, sequence: sequence) { (key) throws(LMDBError) in
-                // Only an existing reference is updated: a count never creates one.
-                guard let raw = try transaction.get(databases.references, key) else { return }
-                guard var value = ReferenceValue.read(raw) else { throw .corrupted("message reference") }
-                value.deliveryCount = UInt32(clamping: max(count, 0))
-                try value.withBytes { (bytes) throws(LMDBError) in
-                    try transaction.put(databases.references, key, bytes)
-                }
-            }
+            let reference = DeliveryLog.Key(destination: destination, sequence: sequence)
+            try transaction.updateDeliveryCount(of: reference, in: databases) { _ in UInt32(clamping: max(count, 0)) }
         case .saveSubscription(let record):
             guard let destination = try destinationID(.subscription(record.key), create: true) else { return }
             let encoded = MessageCodec.encode(record)

@@ -92,6 +92,13 @@ final class LMDBEnvironment {
 
     deinit { close() }
 
+    /// The ID of the last committed write transaction (`mdb_env_info`'s `me_last_txnid`).
+    var lastTransactionID: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return Int(info.me_last_txnid)
+    }
+
     /// Frees the reader slots left by dead processes (LMDB only notices them when asked), so that
     /// their stale snapshots no longer keep freed pages from being reused.
     func clearStaleReaders() {

@@ -11,7 +11,7 @@ import CLMDB
 /// | `references` | destination ID (u64) ‖ sequence (u64) | delivery count (u32 LE) ‖ body bytes (u32 LE) |
 /// | `destinations` | destination ID (u64) | the queue or subscription key (``MessageCodec``) |
 /// | `subscriptions` | destination ID (u64) | the subscription record (``MessageCodec``) |
-/// | `metadata` | ASCII name | `schema` (u32 LE), `highestSequence` (u64 LE) |
+/// | `metadata` | ASCII name | `schema` (u32 LE), `highestSequence` (u64 LE), `foldedDeliveries` (u64 LE) |
 /// | `statistics` | destination ID (u64) | kept counters: enqueued, dequeued, expired, dead-lettered, dropped (u64 LE each) |
 /// | `statisticsFolds` | group ID (u64) ‖ member ID (u64) | empty: that member's counters are in `statistics` |
 ///
@@ -26,6 +26,12 @@ import CLMDB
 /// Reference counts live apart from bodies so that acknowledging one of several references never
 /// rewrites a large body (LMDB copies a page on every change), and a single-reference message (the
 /// common, queue case) costs no count entry at all.
+///
+/// `foldedDeliveries` is the generation of the delivery log (``DeliveryLog``) whose records, and
+/// older ones, are in `references`; a store that never logged has none (read as 0). Like the
+/// statistics databases it came without a new schema version: a build that does not know it
+/// ignores it, and the log files beside it, and only loses the redelivered flags of the counts a
+/// crashed single-process store had logged and not folded.
 ///
 /// `statistics` and `statisticsFolds` hold the counters of a store shared by processes (see
 /// ``LMDBStore/shareStatistics(_:)``). They were added without a new schema version: a store
@@ -72,4 +78,5 @@ struct LMDBDatabases {
 enum MetadataKey {
     static let schema: StaticString = "schema"
     static let highestSequence: StaticString = "highestSequence"
+    static let foldedDeliveries: StaticString = "foldedDeliveries"
 }

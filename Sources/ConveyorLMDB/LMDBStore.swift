@@ -11,7 +11,9 @@ import Synchronization
 /// ```
 ///
 /// Every ``commit(_:)`` is one LMDB write transaction: atomic, and in the default
-/// ``Durability/sync`` mode on disk when it returns. See ``Durability`` for the group-commit and
+/// ``Durability/sync`` mode on disk when it returns. Delivery counts written before a delivery
+/// (``recordDeliveries(_:)``) cost no transaction and no sync in a single-process store: they go to
+/// a side file, the delivery log, and into the database with the next commit. See ``Durability`` for the group-commit and
 /// OS-buffered modes and their trade-offs. A message body is stored once, however many queues and
 /// durable subscriptions reference it. The memory map grows by itself as data grows, up to
 /// ``Options/maximumMapSize``.
@@ -21,7 +23,8 @@ import Synchronization
 /// processes, ``Options/sharing`` decides: by default one process at a time (others are refused),
 /// or with ``Sharing/processes`` several processes acting as one broker (``SharedMessageStore``).
 public final class LMDBStore: MessageStore {
-    /// The directory holding the store's files (`data.mdb`, `lock.mdb`), as given.
+    /// The directory holding the store's files (`data.mdb`, `lock.mdb`, and with
+    /// ``Sharing/singleProcess`` the delivery log `deliveries-a.log` and `deliveries-b.log`), as given.
     public let directory: String
     /// The options the store was created with.
     public let options: Options
@@ -35,6 +38,9 @@ public final class LMDBStore: MessageStore {
         var destinations: [StoreQueueKey: UInt64] = [:]
         var lastDestinationID: UInt64 = 0
         var scratch: [UInt8] = []
+        /// ``LMDBStore/deliveryLog`` while open with ``Sharing/singleProcess``: every durable write
+        /// transaction folds what it logged (see ``LMDBStore/write(_:in:directory:syncsMeta:)``).
+        var deliveryLog: DeliveryLog?
     }
 
     /// The environment and what commits need. Every transaction of the main environment runs under
@@ -56,6 +62,9 @@ public final class LMDBStore: MessageStore {
     let watcher = Mutex<SessionWatcher?>(nil)
     /// With ``Sharing/processes``: where this process's counters come from (``shareStatistics(_:)``).
     let statisticsSharing = Mutex(StatisticsSharing())
+    /// With ``Sharing/singleProcess``: where ``recordDeliveries(_:)`` writes, under a lock of its
+    /// own (never ``core``'s, which a committer holds through its syncs).
+    let deliveryLog = DeliveryLog()
 
     /// Creates a store on a directory; nothing is touched until ``open()``.
     /// - Parameters:
@@ -144,6 +153,16 @@ public final class LMDBStore: MessageStore {
             core.environment = environment
             core.openPath = path
             core.processLock = lock
+            if isFirstOfGroup {
+                // Delivery counts a single-process store logged and did not fold before it died.
+                let folded = try Self.recoverDeliveryLog(environment, directory: path)
+                if options.sharing == .singleProcess {
+                    try deliveryLog.open(directory: path, foldedGeneration: folded)
+                    core.deliveryLog = deliveryLog
+                } else {
+                    DeliveryLog.removeFiles(directory: path)
+                }
+            }
             var snapshot = try Self.readSnapshot(environment)
             core.destinations = snapshot.destinations
             core.lastDestinationID = snapshot.lastDestinationID
@@ -167,8 +186,11 @@ public final class LMDBStore: MessageStore {
                 }
                 joined = try SharedSession.join(directory: path, highestSequence: snapshot.recovery.highestSequence)
             }
+            core.deliveryLog?.learn(core.destinations)
             return (snapshot.recovery, joined)
         } catch {
+            core.deliveryLog = nil
+            deliveryLog.close()
             core.environment?.close()
             core.environment = nil
             core.openPath = nil
@@ -180,7 +202,9 @@ public final class LMDBStore: MessageStore {
         }
     }
 
-    /// Reads a page of a queue's references with their messages, in one read transaction.
+    /// Reads a page of a queue's references with their messages, in one read transaction. With
+    /// ``Sharing/singleProcess``, a delivery count recorded by ``recordDeliveries(_:)`` and not yet
+    /// written into the database counts if it is higher than the stored one.
     /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or a body cannot be read.
     public func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
         try core.withLock { (core) throws(ConveyorError) -> [RecoveredMessage] in
@@ -189,7 +213,9 @@ public final class LMDBStore: MessageStore {
             }
             let refresh = options.sharing == .processes
             guard let destination = try Self.destinationID(queue, in: &core, refreshing: refresh) else { return [] }
-            return try Self.readPage(environment, destination: destination, after: sequence, limit: limit)
+            var page = try Self.readPage(environment, destination: destination, after: sequence, limit: limit)
+            core.deliveryLog?.raise(&page, destination: destination)
+            return page
         }
     }
 
@@ -211,18 +237,9 @@ public final class LMDBStore: MessageStore {
         didCommit(batch)
     }
 
-    /// Commits delivery counts with one sync instead of two: LMDB syncs the data pages but not the
-    /// meta page (`MDB_NOMETASYNC` for that transaction), so the counts survive a crash of the
-    /// process at once and a power loss from the next durable commit on, and a power loss before
-    /// it rolls the store back to the previous commit, undamaged. They share the write of a group
-    /// with other committers like any commit.
-    /// - Parameter batch: Delivery-count updates.
-    /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or the write fails.
-    public func recordDeliveries(_ batch: StoreBatch) throws(ConveyorError) {
-        try commit(batch, needsSync: false)
-    }
-
-    private func commit(_ batch: StoreBatch, needsSync: Bool) throws(ConveyorError) {
+    /// Commits through the group commit (or, OS-buffered, at once); `needsSync: false` for delivery
+    /// counts that may skip the meta page's sync (see ``recordDeliveries(_:)``).
+    func commit(_ batch: StoreBatch, needsSync: Bool) throws(ConveyorError) {
         if options.durability != .osBuffered, !batch.isEmpty {
             try group.commit(batch, needsSync: needsSync) { batches, needsSync in write(batches, syncsMeta: needsSync) }
         } else {
@@ -235,6 +252,10 @@ public final class LMDBStore: MessageStore {
     /// Flushes and closes the files. The store can be opened again afterwards; closing a closed
     /// store does nothing.
     ///
+    /// With ``Sharing/singleProcess``, delivery counts recorded since the last commit are first
+    /// written into the database in a commit of their own, so the delivery log is left empty; if
+    /// that fails, they stay in the log for the next ``open()``.
+    ///
     /// With ``Sharing/processes``, leaves the group first: stops the watching thread, deletes the
     /// subscriptions this process owns (with their messages), adds this process's counters to the
     /// ones the store keeps (``shareStatistics(_:)``), releases its claims (the messages become
@@ -242,6 +263,11 @@ public final class LMDBStore: MessageStore {
     public func close() {
         leaveGroup()
         core.withLock { core in
+            if core.deliveryLog != nil {
+                try? Self.write([], in: &core, directory: directory)    // folds the log, if it holds anything
+                core.deliveryLog = nil
+                deliveryLog.close()
+            }
             core.environment?.close()
             core.environment = nil
             if let path = core.openPath { OpenDirectories.release(path) }
@@ -275,27 +301,43 @@ public final class LMDBStore: MessageStore {
 
     /// Writes the batches in one transaction; `syncsMeta: false` leaves the meta page unsynced
     /// (see ``recordDeliveries(_:)``).
+    ///
+    /// A transaction that syncs its meta page (or, OS-buffered, any transaction) also folds the
+    /// delivery counts logged since the last fold (``DeliveryLog/beginFold()``): after the
+    /// batches, so that a count a batch sets wins over one logged before it. Empty batches then
+    /// still make a transaction.
     static func write(_ batches: [StoreBatch], in core: inout Core, directory: String, syncsMeta: Bool = true) throws(ConveyorError) {
         guard let environment = core.environment else {
             throw ConveyorError(.storage, "the LMDB store at '\(directory)' is closed; open a broker on it first")
         }
-        guard batches.contains(where: { !$0.isEmpty }) else { return }
+        let fold = syncsMeta ? core.deliveryLog?.beginFold() : nil
+        guard fold != nil || batches.contains(where: { !$0.isEmpty }) else { return }
         var scratch = core.scratch
         core.scratch = []
         let known = core.destinations
         let lastID = core.lastDestinationID
         let databases = environment.databases
+        let setByBatches = fold == nil ? [] : countsSet(by: batches, destinations: known)
         let outcome = try environment.write(syncsMeta: syncsMeta) { (transaction) throws(LMDBError) in
             var writer = LMDBBatchWriter(
                 transaction: transaction, databases: databases, knownDestinations: known,
                 lastDestinationID: lastID, scratch: scratch)
             defer { scratch = writer.scratch }
             for batch in batches { try writer.apply(batch) }
+            if let fold {
+                try transaction.raiseDeliveryCounts(fold.entries, skipping: setByBatches, in: databases)
+                try transaction.setFoldedDeliveryGeneration(fold.generation, in: databases)
+            }
             try writer.finish()
             return (writer.newDestinations, writer.lastDestinationID)
         }
+        // A failed write throws above and leaves the fold unfinished: the log keeps every count.
+        if let fold { core.deliveryLog?.finishFold(fold) }
         core.scratch = scratch
-        if !outcome.0.isEmpty { core.destinations.merge(outcome.0) { _, new in new } }
+        if !outcome.0.isEmpty {
+            core.destinations.merge(outcome.0) { _, new in new }
+            core.deliveryLog?.learn(outcome.0)
+        }
         core.lastDestinationID = outcome.1
     }
 
