@@ -111,7 +111,7 @@ func shared(_ arguments: [String]) async -> Never {
 }
 
 /// Blocks until stdin reaches its end (the test closes it to stop the worker), then exits 0.
-private func waitForEndOfInput() -> Never {
+func waitForEndOfInput() -> Never {
     var byte: UInt8 = 0
     while read(0, &byte, 1) > 0 {}
     exit(0)

@@ -3,9 +3,11 @@
 //     ConveyorCrashWorker <lmdb|file> <directory> <first-number>
 //     ConveyorCrashWorker <directory> <first-number>          (the same as with lmdb)
 //     ConveyorCrashWorker fill <lmdb|file> <directory> <headroom-bytes>
+//     ConveyorCrashWorker deliveries <directory>
 //
 // The fill mode, for the disk-full tests, is described in FillMode.swift, the shared mode (processes
-// sharing one store) in SharedMode.swift; the rest of this comment is about the crash mode.
+// sharing one store) in SharedMode.swift, the deliveries mode (the LMDB delivery log) in
+// DeliveriesMode.swift; the rest of this comment is about the crash mode.
 //
 // Opens an LMDBStore or a FileStore in sync mode on <directory> and, until it is killed, produces
 // messages numbered from <first-number> (integer property "n") on the queue "crash-test" and
@@ -148,6 +150,7 @@ func run() async {
     var arguments = Array(CommandLine.arguments.dropFirst())
     if arguments.first == "fill" { await fill(Array(arguments.dropFirst())) }  // FillMode.swift
     if arguments.first == "shared" { await shared(Array(arguments.dropFirst())) }  // SharedMode.swift
+    if arguments.first == "deliveries" { deliveries(Array(arguments.dropFirst())) }  // DeliveriesMode.swift
     if arguments.count == 2 { arguments.insert("lmdb", at: 0) }
     guard arguments.count == 3, ["lmdb", "file"].contains(arguments[0]), let first = Int(arguments[2]) else {
         fail("usage: ConveyorCrashWorker <lmdb|file> <directory> <first-number>")
