@@ -1,4 +1,5 @@
 import Conveyor
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -305,39 +306,17 @@ final class DeliveryLog: Sendable {
 
     /// Writes all of `bytes` at `offset`; returns the `errno` value of a failure, `nil` on success.
     private static func write(_ bytes: [UInt8], to descriptor: Int32, at offset: Int) -> Int32? {
-        bytes.withUnsafeBytes { raw -> Int32? in
-            var written = 0
-            while written < raw.count {
-                let count = pwrite(descriptor, raw.baseAddress! + written, raw.count - written, off_t(offset + written))
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                if count == 0 { return EIO }
-                written += count
-            }
-            return nil
-        }
+        let written = bytes.withUnsafeBytes { FileStoreIO.writeAll(descriptor, $0, at: UInt64(offset)) }
+        return written ? nil : (errno == 0 ? EIO : errno)
     }
 
     /// The whole content of a file; empty if it does not exist.
-    private static func contents(of path: String) throws(ConveyorError) -> [UInt8] {
-        let descriptor = POSIX.open(path, O_RDONLY)
-        if descriptor < 0 {
-            if errno == ENOENT { return [] }
-            throw ConveyorError(.storage, "cannot read the delivery log '\(path)' of the LMDB store: \(POSIX.describe(errno))")
+    private static func contents(of path: String) throws(ConveyorError) -> Data {
+        guard FileManager.default.fileExists(atPath: path) else { return Data() }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConveyorError(
+                .storage, "cannot read the delivery log '\(path)' of the LMDB store; check that it is readable by this process")
         }
-        defer { POSIX.close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw ConveyorError(.storage, "cannot read the delivery log '\(path)' of the LMDB store: \(POSIX.describe(errno))")
-            }
-            if count == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
+        return data
     }
 }

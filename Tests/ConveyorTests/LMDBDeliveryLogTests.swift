@@ -24,11 +24,8 @@ struct LMDBDeliveryLogTests {
 
     @Test(arguments: durabilities)
     func recordingDeliveriesMakesNoLMDBCommitAndTheNextCommitFoldsThem(durability: LMDBStore.Durability) throws {
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url, options: .init(durability: durability))
-        _ = try store.open()
+        let (directory, store) = try openStore(holding: 3, options: .init(durability: durability))
         defer { store.close() }
-        try store.commit(add(1...3))
         let before = try #require(store.lastTransactionIDForTesting())
 
         try store.recordDeliveries(counts([1: 1, 3: 2]))
@@ -46,11 +43,8 @@ struct LMDBDeliveryLogTests {
 
     @Test
     func foldsSwitchBetweenTheTwoFilesAndTruncateTheOldOne() throws {
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url)
-        _ = try store.open()
+        let (directory, store) = try openStore(holding: 3)
         defer { store.close() }
-        try store.commit(add(1...3))
 
         try store.recordDeliveries(counts([1: 1]))
         #expect(logSizes(directory) == [recordSize(entries: 1), 0])
@@ -106,12 +100,9 @@ struct LMDBDeliveryLogTests {
 
     @Test
     func aFailedCommitKeepsTheLoggedCounts() async throws {
-        let directory = SharedTemporaryDirectory()
         let options = LMDBStore.Options(initialMapSize: 1 << 20, maximumMapSize: 2 << 20)
-        let store = LMDBStore(directory: directory.url, options: options)
-        _ = try store.open()
+        let (directory, store) = try openStore(holding: 2, options: options)
         defer { store.close() }
-        try store.commit(add(1...2))
         try store.recordDeliveries(counts([1: 3]))
 
         let huge = Message(body: .bytes(Data(repeating: 7, count: 4 << 20)))
@@ -173,11 +164,8 @@ struct LMDBDeliveryLogTests {
 
     @Test
     func aTornOrDamagedRecordEndsTheLog() throws {
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url)
-        _ = try store.open()
+        let (directory, store) = try openStore(holding: 3)
         defer { store.close() }
-        try store.commit(add(1...3))
         try store.recordDeliveries(counts([1: 1]))
         try store.recordDeliveries(counts([2: 1]))
         try store.recordDeliveries(counts([3: 1]))
@@ -205,11 +193,8 @@ struct LMDBDeliveryLogTests {
 
     @Test
     func anOrdinaryCountCommittedLaterWinsAlsoAfterACrash() throws {
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url)
-        _ = try store.open()
+        let (directory, store) = try openStore(holding: 2)
         defer { store.close() }
-        try store.commit(add(1...2))
         try store.recordDeliveries(counts([1: 4, 2: 4]))
         let logBeforeCommit = try crashCopy(of: directory)
 
@@ -230,12 +215,9 @@ struct LMDBDeliveryLogTests {
 
     @Test
     func countsOfRemovedReferencesAreDroppedNotResurrected() throws {
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url)
-        _ = try store.open()
+        let (directory, store) = try openStore(holding: 3)
         defer { store.close() }
         let audit = StoreQueueKey.queue("audit")
-        try store.commit(add(1...3))
         try store.commit(StoreBatch([.add(StoredMessage(sequence: 4, message: message(4), targets: [audit]))]))
         try store.recordDeliveries(StoreBatch([
             .setDeliveryCount(sequence: 1, in: orders, count: 1),
@@ -264,10 +246,7 @@ struct LMDBDeliveryLogTests {
 
     @Test
     func aSharedStoreCommitsCountsAndFoldsWhatASingleProcessStoreLeft() throws {
-        let directory = SharedTemporaryDirectory()
-        let single = LMDBStore(directory: directory.url)
-        _ = try single.open()
-        try single.commit(add(1...2))
+        let (directory, single) = try openStore(holding: 2)
         try single.recordDeliveries(counts([1: 2]))
         let crashed = try crashCopy(of: directory)
         single.close()
@@ -286,6 +265,16 @@ struct LMDBDeliveryLogTests {
     }
 
     // MARK: Helpers
+
+    /// A new directory with an open store (one process; sync unless `options` say otherwise)
+    /// holding messages 1…`count` in `orders`.
+    func openStore(holding count: UInt64, options: LMDBStore.Options = .init()) throws -> (SharedTemporaryDirectory, LMDBStore) {
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url, options: options)
+        _ = try store.open()
+        try store.commit(add(1...count))
+        return (directory, store)
+    }
 
     func message(_ sequence: UInt64) -> Message {
         Message(body: .text("message \(sequence)"))

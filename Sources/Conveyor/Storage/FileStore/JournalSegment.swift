@@ -213,8 +213,9 @@ struct MappedFile {
     }
 }
 
-/// Thin, error-checked wrappers over the POSIX calls the file store makes.
-enum FileStoreIO {
+/// Thin, error-checked wrappers over the POSIX calls the file store makes (and, for
+/// ``writeAll(_:_:at:)``, the LMDB store's delivery log).
+package enum FileStoreIO {
     /// A storage error for the failed call, with `strerror(errno)` appended.
     static func error(_ what: String) -> ConveyorError {
         let code = errno
@@ -225,7 +226,7 @@ enum FileStoreIO {
     }
 
     /// `pwrite` until everything is written or a call fails.
-    static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) -> Bool {
+    package static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) -> Bool {
         var done = 0
         while done < bytes.count {
             guard let base = bytes.baseAddress else { return false }
