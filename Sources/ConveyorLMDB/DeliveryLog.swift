@@ -34,7 +34,13 @@ import Darwin
 ///
 /// **Rotation.** Two files, `deliveries-a.log` and `deliveries-b.log`. A fold switches appends to
 /// the other file if it is empty; after the commit succeeded, every file holding only folded
-/// generations is truncated. So under steady load the files take turns and stay small.
+/// generations is emptied. So under steady load the files take turns and stay small. Emptying is
+/// logical: the next record is written at the file's start, over the folded ones, and the file is
+/// cut (`ftruncate`) only once it has grown past ``truncationThreshold``; that saves a system call
+/// per commit (measured: 5 % of an OS-buffered store's throughput under load). Whatever of the old
+/// records is left behind the new ones is never read as theirs: reading stops at the first record
+/// that is damaged or of a lower generation than the one before it, and folded generations are
+/// skipped anyway.
 ///
 /// **Recovery.** ``LMDBStore/open()`` reads both files (``logged(in:after:)``), applies the
 /// counts of unfolded generations to the references that still exist in one durable transaction
@@ -76,11 +82,18 @@ final class DeliveryLog: Sendable {
     /// with no commit between them (messages redelivered without end, say).
     static let foldThreshold = 4 << 20
 
+    /// How large a file may have grown for emptying it to leave its folded records in place, to be
+    /// written over (see *Rotation* above); a larger one is cut to zero bytes.
+    static let truncationThreshold = 1 << 20
+
     private struct File {
         var descriptor: Int32
         var path: String
-        /// Where the next record goes: the end of the valid records.
+        /// Where the next record goes: the end of the records not yet folded when it was last
+        /// emptied.
         var size: Int
+        /// How long the file is (at least `size`: older, folded records may follow).
+        var extent: Int
         /// The generation of the last record appended (0 when empty).
         var highestGeneration: UInt64
     }
@@ -156,7 +169,7 @@ final class DeliveryLog: Sendable {
                     .storage, "cannot open the delivery log '\(path)' of the LMDB store: \(reason); "
                         + "check that the directory is writable by this process")
             }
-            files.append(File(descriptor: descriptor, path: path, size: 0, highestGeneration: 0))
+            files.append(File(descriptor: descriptor, path: path, size: 0, extent: 0, highestGeneration: 0))
         }
         state.withLock { state in
             for file in state.files { POSIX.close(file.descriptor) }
@@ -222,13 +235,14 @@ final class DeliveryLog: Sendable {
             let file = state.files[state.active]
             if let code = Self.write(state.buffer, to: file.descriptor, at: file.size) {
                 // A partial record may be left behind: the next record overwrites it (or, if none
-                // comes, it is a torn tail). Cutting it off now is only tidiness.
-                _ = ftruncate(file.descriptor, off_t(file.size))
+                // comes, it is a torn tail).
+                state.files[state.active].extent = max(file.extent, file.size + state.buffer.count)
                 throw ConveyorError(
                     .storage, "cannot write delivery counts to '\(file.path)': \(POSIX.describe(code))"
                         + (code == ENOSPC || code == EFBIG ? "; free disk space and retry" : ""))
             }
             state.files[state.active].size += state.buffer.count
+            state.files[state.active].extent = max(file.extent, state.files[state.active].size)
             state.files[state.active].highestGeneration = state.generation
             state.appendedGeneration = state.generation
             for entry in state.entries {
@@ -276,7 +290,8 @@ final class DeliveryLog: Sendable {
 
     /// Ends a fold whose commit succeeded: drops from the overlay the counts that did not change
     /// since ``beginFold()`` (the database has them now; a count raised meanwhile stays, and its
-    /// record is in a later generation), and truncates the files that hold only folded generations.
+    /// record is in a later generation), and empties the files that hold only folded generations
+    /// (see *Rotation* in the type's documentation).
     /// - Parameter fold: What ``beginFold()`` returned.
     func finishFold(_ fold: Fold) {
         state.withLock { state in
@@ -288,10 +303,11 @@ final class DeliveryLog: Sendable {
             for index in state.files.indices {
                 let file = state.files[index]
                 guard file.size > 0, file.highestGeneration <= state.foldedGeneration else { continue }
-                // A failed truncation leaves folded records, which reads skip; the next fold tries again.
-                if ftruncate(file.descriptor, 0) == 0 {
-                    state.files[index].size = 0
-                    state.files[index].highestGeneration = 0
+                state.files[index].size = 0
+                state.files[index].highestGeneration = 0
+                // A failed truncation only leaves more folded records to write over.
+                if file.extent > Self.truncationThreshold, ftruncate(file.descriptor, 0) == 0 {
+                    state.files[index].extent = 0
                 }
             }
         }
@@ -301,6 +317,10 @@ final class DeliveryLog: Sendable {
 
     /// How many references have a logged count not folded yet; for tests.
     var overlayCountForTesting: Int { state.withLock { $0.overlay.count } }
+
+    /// How many bytes of unfolded records each file holds (`deliveries-a.log`, then
+    /// `deliveries-b.log`); for tests.
+    var sizesForTesting: [Int] { state.withLock { $0.files.map(\.size) } }
 
     // MARK: Files
 

@@ -50,8 +50,9 @@ enum DeliveryLogRecord {
     /// Stops at the first record that is incomplete, fails its checksum or has an impossible length,
     /// and at a record whose generation is lower than the one before it. None of these is an error:
     /// the file is written without a sync and a crash (of the process, or of the machine) can leave
-    /// a partial record or unwritten blocks at its end, or the end of older, already folded records
-    /// behind newer ones if a truncation was lost; whatever follows such a point is a torn tail,
+    /// a partial record or unwritten blocks at its end; and a file is emptied by writing over it
+    /// from its start (see ``DeliveryLog``), so older, folded records may follow the newest ones,
+    /// with a lower generation or out of step. Whatever follows such a point is a torn tail,
     /// never a record whose writer was told it succeeded after a process crash. (After a power
     /// loss, records past a torn one may be lost; the store's contract allows losing those counts.)
     /// - Parameters:

@@ -31,13 +31,13 @@ struct LMDBDeliveryLogTests {
         try store.recordDeliveries(counts([1: 1, 3: 2]))
         #expect(store.lastTransactionIDForTesting() == before, "no LMDB transaction was committed")
         #expect(try deliveryCounts(store) == [1: 1, 2: 0, 3: 2], "reads see the counts at once")
-        #expect(logSizes(directory) == [recordSize(entries: 2), 0])
+        #expect(store.deliveryLog.sizesForTesting == [recordSize(entries: 2), 0])
 
         // The next commit writes them into the database in its own transaction, and the log empties.
         try store.commit(StoreBatch([.remove(sequence: 2, from: orders)]))
         #expect(store.lastTransactionIDForTesting() == before + 1)
         #expect(store.deliveryLog.overlayCountForTesting == 0, "the counts are read from the database now")
-        #expect(logSizes(directory) == [0, 0])
+        #expect(store.deliveryLog.sizesForTesting == [0, 0])
         #expect(try deliveryCounts(store) == [1: 1, 3: 2])
     }
 
@@ -47,22 +47,68 @@ struct LMDBDeliveryLogTests {
         defer { store.close() }
 
         try store.recordDeliveries(counts([1: 1]))
-        #expect(logSizes(directory) == [recordSize(entries: 1), 0])
+        #expect(store.deliveryLog.sizesForTesting == [recordSize(entries: 1), 0])
         try store.commit(add(4...4))
-        #expect(logSizes(directory) == [0, 0])
+        #expect(store.deliveryLog.sizesForTesting == [0, 0])
 
         // Appends go to the other file now.
         try store.recordDeliveries(counts([2: 1, 3: 1]))
-        #expect(logSizes(directory) == [0, recordSize(entries: 2)])
+        #expect(store.deliveryLog.sizesForTesting == [0, recordSize(entries: 2)])
         try store.commit(add(5...5))
-        #expect(logSizes(directory) == [0, 0])
+        #expect(store.deliveryLog.sizesForTesting == [0, 0])
         try store.recordDeliveries(counts([3: 2]))
-        #expect(logSizes(directory) == [recordSize(entries: 1), 0])
+        #expect(store.deliveryLog.sizesForTesting == [recordSize(entries: 1), 0])
 
         try store.commit(add(6...6))
-        #expect(logSizes(directory) == [0, 0])
+        #expect(store.deliveryLog.sizesForTesting == [0, 0])
         #expect(store.deliveryLog.beginFold() == nil, "nothing logged since the last fold")
         #expect(try deliveryCounts(store) == [1: 1, 2: 1, 3: 2, 4: 0, 5: 0, 6: 0])
+    }
+
+    @Test
+    func aFileEmptiedByAFoldIsWrittenOverAndItsOldRecordsStayFolded() throws {
+        let (directory, store) = try openStore(holding: 3)
+        defer { store.close() }
+        try store.recordDeliveries(counts([1: 1]))
+        try store.recordDeliveries(counts([3: 4]))
+        try store.commit(StoreBatch([.setDeliveryCount(sequence: 3, in: orders, count: 0)]))
+        try store.recordDeliveries(counts([2: 1]))
+        try store.commit(StoreBatch([.add(StoredMessage(sequence: 4, message: message(4), targets: [orders]))]))
+        try store.recordDeliveries(counts([1: 2]))
+
+        // deliveries-a.log: the new record, then the old, folded one with message 3's count 4.
+        #expect(store.deliveryLog.sizesForTesting == [recordSize(entries: 1), 0])
+        #expect(logSizes(directory)[0] == 2 * recordSize(entries: 1))
+        #expect(try deliveryCounts(afterOpening: try crashCopy(of: directory)) == [1: 2, 2: 1, 3: 0, 4: 0])
+
+        // A file that grew large is cut when emptied.
+        let many = StoreBatch((1...60_000).map { .setDeliveryCount(sequence: UInt64($0), in: orders, count: 1) })
+        try store.recordDeliveries(many)
+        #expect(logSizes(directory)[0] > DeliveryLog.truncationThreshold)
+        try store.commit(StoreBatch([.remove(sequence: 4, from: orders)]))
+        #expect(logSizes(directory)[0] == 0)
+        #expect(try deliveryCounts(store) == [1: 2, 2: 1, 3: 1])
+    }
+
+    @Test
+    func readingStopsAtATornDamagedOrOlderRecord() {
+        let key = { (sequence: UInt64) in DeliveryLog.Key(destination: 1, sequence: sequence) }
+        var bytes: [UInt8] = []
+        DeliveryLogRecord.encode([(key(1), 1)], generation: 3, into: &bytes)
+        DeliveryLogRecord.encode([(key(2), 1), (key(3), 1)], generation: 4, into: &bytes)
+        let valid = bytes.count
+        DeliveryLogRecord.encode([(key(4), 9)], generation: 2, into: &bytes)    // older: left behind
+        func sequences(_ bytes: [UInt8]) -> (Int, [UInt64]) {
+            var found: [UInt64] = []
+            let end = bytes.withUnsafeBytes { DeliveryLogRecord.read($0) { _, entries in found += entries.map(\.key.sequence) } }
+            return (end, found)
+        }
+        #expect(sequences(bytes) == (valid, [1, 2, 3]))
+        #expect(sequences(Array(bytes[..<(valid - 1)])) == (recordSize(entries: 1), [1]))
+        var damaged = bytes
+        damaged[recordSize(entries: 1) + 1] ^= 1    // the second record's length
+        #expect(sequences(damaged) == (recordSize(entries: 1), [1]))
+        #expect(sequences([UInt8](repeating: 0, count: 64)) == (0, []))
     }
 
     @Test
@@ -82,20 +128,20 @@ struct LMDBDeliveryLogTests {
         _ = try log.append(counts([1: 2]))
         log.finishFold(first)
         #expect(log.overlayCountForTesting == 1, "message 1's count changed since the fold began")
-        #expect(logSizes(directory) == [0, recordSize(entries: 1)])
+        #expect(log.sizesForTesting == [0, recordSize(entries: 1)])
 
         // A fold whose commit fails is never finished: the next one takes everything again.
         let failed = try #require(log.beginFold())
         _ = try log.append(counts([3: 1]))
-        #expect(logSizes(directory) == [recordSize(entries: 1), recordSize(entries: 1)])
+        #expect(log.sizesForTesting == [recordSize(entries: 1), recordSize(entries: 1)])
         let retried = try #require(log.beginFold())
         #expect(retried.generation > failed.generation)
         #expect(retried.entries.map(\.key.sequence) == [1, 3])
         log.finishFold(retried)
         #expect(log.overlayCountForTesting == 0)
-        #expect(logSizes(directory) == [0, 0])
+        #expect(log.sizesForTesting == [0, 0])
         #expect(log.beginFold() == nil, "nothing logged since")
-        #expect(try DeliveryLog.logged(in: directory.path, after: 0).counts.isEmpty)
+        #expect(try DeliveryLog.logged(in: directory.path, after: retried.generation).counts.isEmpty, "what is left is folded")
     }
 
     @Test
@@ -117,7 +163,7 @@ struct LMDBDeliveryLogTests {
         // The next commit folds them.
         try store.commit(StoreBatch([.remove(sequence: 2, from: orders)]))
         #expect(store.deliveryLog.overlayCountForTesting == 0)
-        #expect(logSizes(directory) == [0, 0])
+        #expect(store.deliveryLog.sizesForTesting == [0, 0])
         #expect(try deliveryCounts(store) == [1: 3])
     }
 
