@@ -12,8 +12,9 @@ import Synchronization
 ///
 /// Every ``commit(_:)`` is one LMDB write transaction: atomic, and in the default
 /// ``Durability/sync`` mode on disk when it returns. Delivery counts written before a delivery
-/// (``recordDeliveries(_:)``) cost no transaction and no sync in a single-process store: they go to
-/// a side file, the delivery log, and into the database with the next commit. See ``Durability`` for the group-commit and
+/// (``recordDeliveries(_:)``) cost no transaction and no sync in a single-process store in the
+/// durable modes: they go to a side file, the delivery log, and into the database with the next
+/// commit (see ``logsDeliveries``). See ``Durability`` for the group-commit and
 /// OS-buffered modes and their trade-offs. A message body is stored once, however many queues and
 /// durable subscriptions reference it. The memory map grows by itself as data grows, up to
 /// ``Options/maximumMapSize``.
@@ -23,8 +24,8 @@ import Synchronization
 /// processes, ``Options/sharing`` decides: by default one process at a time (others are refused),
 /// or with ``Sharing/processes`` several processes acting as one broker (``SharedMessageStore``).
 public final class LMDBStore: MessageStore {
-    /// The directory holding the store's files (`data.mdb`, `lock.mdb`, and with
-    /// ``Sharing/singleProcess`` the delivery log `deliveries-a.log` and `deliveries-b.log`), as given.
+    /// The directory holding the store's files (`data.mdb`, `lock.mdb`, and for a single process
+    /// in a durable mode the delivery log `deliveries-a.log` and `deliveries-b.log`), as given.
     public let directory: String
     /// The options the store was created with.
     public let options: Options
@@ -38,8 +39,9 @@ public final class LMDBStore: MessageStore {
         var destinations: [StoreQueueKey: UInt64] = [:]
         var lastDestinationID: UInt64 = 0
         var scratch: [UInt8] = []
-        /// ``LMDBStore/deliveryLog`` while open with ``Sharing/singleProcess``: every durable write
-        /// transaction folds what it logged (see ``LMDBStore/write(_:in:directory:syncsMeta:)``).
+        /// ``LMDBStore/deliveryLog`` while open, if the store logs deliveries
+        /// (``LMDBStore/logsDeliveries``): every write transaction that syncs its meta page folds
+        /// what it logged (see ``LMDBStore/write(_:in:directory:syncsMeta:)``).
         var deliveryLog: DeliveryLog?
     }
 
@@ -62,8 +64,8 @@ public final class LMDBStore: MessageStore {
     let watcher = Mutex<SessionWatcher?>(nil)
     /// With ``Sharing/processes``: where this process's counters come from (``shareStatistics(_:)``).
     let statisticsSharing = Mutex(StatisticsSharing())
-    /// With ``Sharing/singleProcess``: where ``recordDeliveries(_:)`` writes, under a lock of its
-    /// own (never ``core``'s, which a committer holds through its syncs).
+    /// Where ``recordDeliveries(_:)`` writes if the store logs deliveries (``logsDeliveries``),
+    /// under a lock of its own (never ``core``'s, which a committer holds through its syncs).
     let deliveryLog = DeliveryLog()
 
     /// Creates a store on a directory; nothing is touched until ``open()``.
@@ -156,7 +158,7 @@ public final class LMDBStore: MessageStore {
             if isFirstOfGroup {
                 // Delivery counts a single-process store logged and did not fold before it died.
                 let folded = try Self.recoverDeliveryLog(environment, directory: path)
-                if options.sharing == .singleProcess {
+                if logsDeliveries {
                     try deliveryLog.open(directory: path, foldedGeneration: folded)
                     core.deliveryLog = deliveryLog
                 } else {
@@ -202,9 +204,9 @@ public final class LMDBStore: MessageStore {
         }
     }
 
-    /// Reads a page of a queue's references with their messages, in one read transaction. With
-    /// ``Sharing/singleProcess``, a delivery count recorded by ``recordDeliveries(_:)`` and not yet
-    /// written into the database counts if it is higher than the stored one.
+    /// Reads a page of a queue's references with their messages, in one read transaction. A
+    /// delivery count recorded by ``recordDeliveries(_:)`` and not yet written into the database
+    /// (see ``logsDeliveries``) counts if it is higher than the stored one.
     /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or a body cannot be read.
     public func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
         try core.withLock { (core) throws(ConveyorError) -> [RecoveredMessage] in
@@ -252,9 +254,9 @@ public final class LMDBStore: MessageStore {
     /// Flushes and closes the files. The store can be opened again afterwards; closing a closed
     /// store does nothing.
     ///
-    /// With ``Sharing/singleProcess``, delivery counts recorded since the last commit are first
-    /// written into the database in a commit of their own, so the delivery log is left empty; if
-    /// that fails, they stay in the log for the next ``open()``.
+    /// If the store logs deliveries (``logsDeliveries``), the counts recorded since the last commit
+    /// are first written into the database in a commit of their own, so that the delivery log is
+    /// left empty; if that fails, they stay in the log for the next ``open()``.
     ///
     /// With ``Sharing/processes``, leaves the group first: stops the watching thread, deletes the
     /// subscriptions this process owns (with their messages), adds this process's counters to the
