@@ -304,8 +304,8 @@ public final class LMDBStore: MessageStore {
     /// Writes the batches in one transaction; `syncsMeta: false` leaves the meta page unsynced
     /// (see ``recordDeliveries(_:)``).
     ///
-    /// A transaction that syncs its meta page (or, OS-buffered, any transaction) also folds the
-    /// delivery counts logged since the last fold (``DeliveryLog/beginFold()``): after the
+    /// If the store logs deliveries (``logsDeliveries``), a transaction that syncs its meta page
+    /// also folds the counts logged since the last fold (``DeliveryLog/beginFold()``): after the
     /// batches, so that a count a batch sets wins over one logged before it. Empty batches then
     /// still make a transaction.
     static func write(_ batches: [StoreBatch], in core: inout Core, directory: String, syncsMeta: Bool = true) throws(ConveyorError) {
