@@ -1,6 +1,7 @@
 // The memory window: on stores that page (LMDB, file), a durable queue keeps only a window of its
 // backlog in memory and reads the rest back from the store, in order, as consumers drain it.
 @testable import Conveyor
+import Dispatch
 import Synchronization
 import Testing
 
@@ -172,5 +173,61 @@ extension PagingTests {
         store.failsReads.store(false, ordering: .releasing)
         #expect(try await waiting.value?.text == "10", "the waiting consumer is woken to try again")
         #expect(try await consumer.receive(19).map(\.text) == (11..<30).map { "\($0)" })
+    }
+
+    /// A store whose page reads wait at a gate until the test opens it (or five seconds pass).
+    final class GatedReadStore: MessageStore {
+        let base: any MessageStore
+        let isGated = Atomic<Bool>(false)
+        let readsWaiting = Atomic<Int>(0)
+        let gateTimedOut = Atomic<Bool>(false)
+        private let gate = DispatchSemaphore(value: 0)
+
+        init(_ base: any MessageStore) { self.base = base }
+
+        func openGate() {
+            isGated.store(false, ordering: .releasing)
+            gate.signal()
+        }
+
+        var name: String { base.name }
+        var commitMayBlock: Bool { base.commitMayBlock }
+        var pagesMessages: Bool { base.pagesMessages }
+        func open() throws(ConveyorError) -> StoreRecovery { try base.open() }
+        func commit(_ batch: StoreBatch) throws(ConveyorError) { try base.commit(batch) }
+        func close() { base.close() }
+        func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
+            if isGated.load(ordering: .acquiring) {
+                readsWaiting.add(1, ordering: .acquiringAndReleasing)
+                if gate.wait(timeout: .now() + 5) == .timedOut { gateTimedOut.store(true, ordering: .releasing) }
+                readsWaiting.subtract(1, ordering: .acquiringAndReleasing)
+            }
+            return try base.messages(in: queue, after: sequence, limit: limit)
+        }
+    }
+
+    /// A consumer that takes messages from a half-drained window does not wait for the read of the
+    /// next page: it runs in the background, overlapping the consumer's work and commits.
+    @Test(arguments: pagingStores)
+    func aConsumerWithMessagesDoesNotWaitForTheNextPageToBeRead(kind: StoreKind) async throws {
+        let location = StoreKind.Location(kind: kind)
+        let store = GatedReadStore(try location.makeStore())
+        let broker = try Broker(store: store, configuration: Self.smallWindow)
+        defer { broker.close() }
+        let connection = try ConnectionFactory(broker: broker).createConnection()
+        try connection.start()
+        let queue = Queue("paged-in-background")
+        _ = try await connection.createSession().createProducer(for: .queue(queue)).sendTexts(30)
+        store.isGated.store(true, ordering: .releasing)
+        let consumer = try connection.createSession().createConsumer(for: .queue(queue))
+
+        // Taking the window's messages starts the read of the next page, which waits at the gate.
+        #expect(try await consumer.receive(timeout: .seconds(10))?.text == "0")
+        let waitedForTheRead = store.gateTimedOut.load(ordering: .acquiring)
+        #expect(!waitedForTheRead, "the first message waited for the page read")
+        #expect(await waitUntil { store.readsWaiting.load(ordering: .acquiring) == 1 }, "a page read started")
+
+        store.openGate()
+        #expect(try await consumer.receive(29).map(\.text) == (1..<30).map { "\($0)" })
     }
 }

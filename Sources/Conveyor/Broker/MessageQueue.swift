@@ -1,4 +1,5 @@
 import DequeModule
+import Dispatch
 import Logging
 import HeapModule
 import Synchronization
@@ -772,6 +773,12 @@ final class MessageQueue: Sendable {
         if let pageFrom {
             if let shared {
                 claimFromSharedStore(shared, generation: pageFrom, limit: limit)
+            } else if moved > 0 {
+                // The window is half drained but this consumer got messages: read the next page in
+                // the background, so that the read overlaps the consumer's work and its commits'
+                // syncs; consumers that find the window empty meanwhile wait, and the read wakes them.
+                DispatchQueue.global(qos: .userInitiated).async { [self] in readPage(after: pageFrom) }
+                return discarded
             } else {
                 readPage(after: pageFrom)
             }
