@@ -135,49 +135,11 @@ struct PagingTests {
 }
 
 extension PagingTests {
-    /// A store whose page reads can be made to fail, as a damaged or vanished disk would.
-    final class FailingReadStore: MessageStore {
+    /// A store whose page reads the test controls: they can be made to fail, as a damaged or
+    /// vanished disk would, or to wait at a gate until the test opens it (or five seconds pass).
+    final class ControlledReadStore: MessageStore {
         let base: any MessageStore
         let failsReads = Atomic<Bool>(false)
-
-        init(_ base: any MessageStore) { self.base = base }
-
-        var name: String { base.name }
-        var commitMayBlock: Bool { base.commitMayBlock }
-        var pagesMessages: Bool { base.pagesMessages }
-        func open() throws(ConveyorError) -> StoreRecovery { try base.open() }
-        func commit(_ batch: StoreBatch) throws(ConveyorError) { try base.commit(batch) }
-        func close() { base.close() }
-        func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
-            if failsReads.load(ordering: .acquiring) { throw ConveyorError(.storage, "simulated read failure") }
-            return try base.messages(in: queue, after: sequence, limit: limit)
-        }
-    }
-
-    @Test(arguments: pagingStores)
-    func aFailingPageReadLeavesConsumersWaitingAndTheyResumeWhenTheStoreRecovers(kind: StoreKind) async throws {
-        let location = StoreKind.Location(kind: kind)
-        let store = FailingReadStore(try location.makeStore())
-        let broker = try Broker(store: store, configuration: Self.smallWindow)
-        defer { broker.close() }
-        let connection = try ConnectionFactory(broker: broker).createConnection()
-        try connection.start()
-        let queue = Queue("paged-failing")
-        _ = try await connection.createSession().createProducer(for: .queue(queue)).sendTexts(30)
-        store.failsReads.store(true, ordering: .releasing)
-        let consumer = try connection.createSession().createConsumer(for: .queue(queue))
-        // The window's 10 come; then the store cannot be read, and receive waits rather than spins.
-        #expect(try await consumer.receive(10).map(\.text) == (0..<10).map { "\($0)" })
-        let waiting = Task { try await consumer.receive(timeout: .seconds(10)) }
-        #expect(await waitUntil { broker.statistics(for: queue)?.depth == 20 })
-        store.failsReads.store(false, ordering: .releasing)
-        #expect(try await waiting.value?.text == "10", "the waiting consumer is woken to try again")
-        #expect(try await consumer.receive(19).map(\.text) == (11..<30).map { "\($0)" })
-    }
-
-    /// A store whose page reads wait at a gate until the test opens it (or five seconds pass).
-    final class GatedReadStore: MessageStore {
-        let base: any MessageStore
         let isGated = Atomic<Bool>(false)
         let readsWaiting = Atomic<Int>(0)
         let gateTimedOut = Atomic<Bool>(false)
@@ -197,6 +159,7 @@ extension PagingTests {
         func commit(_ batch: StoreBatch) throws(ConveyorError) { try base.commit(batch) }
         func close() { base.close() }
         func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
+            if failsReads.load(ordering: .acquiring) { throw ConveyorError(.storage, "simulated read failure") }
             if isGated.load(ordering: .acquiring) {
                 readsWaiting.add(1, ordering: .acquiringAndReleasing)
                 if gate.wait(timeout: .now() + 5) == .timedOut { gateTimedOut.store(true, ordering: .releasing) }
@@ -206,12 +169,33 @@ extension PagingTests {
         }
     }
 
+    @Test(arguments: pagingStores)
+    func aFailingPageReadLeavesConsumersWaitingAndTheyResumeWhenTheStoreRecovers(kind: StoreKind) async throws {
+        let location = StoreKind.Location(kind: kind)
+        let store = ControlledReadStore(try location.makeStore())
+        let broker = try Broker(store: store, configuration: Self.smallWindow)
+        defer { broker.close() }
+        let connection = try ConnectionFactory(broker: broker).createConnection()
+        try connection.start()
+        let queue = Queue("paged-failing")
+        _ = try await connection.createSession().createProducer(for: .queue(queue)).sendTexts(30)
+        store.failsReads.store(true, ordering: .releasing)
+        let consumer = try connection.createSession().createConsumer(for: .queue(queue))
+        // The window's 10 come; then the store cannot be read, and receive waits rather than spins.
+        #expect(try await consumer.receive(10).map(\.text) == (0..<10).map { "\($0)" })
+        let waiting = Task { try await consumer.receive(timeout: .seconds(10)) }
+        #expect(await waitUntil { broker.statistics(for: queue)?.depth == 20 })
+        store.failsReads.store(false, ordering: .releasing)
+        #expect(try await waiting.value?.text == "10", "the waiting consumer is woken to try again")
+        #expect(try await consumer.receive(19).map(\.text) == (11..<30).map { "\($0)" })
+    }
+
     /// A consumer that takes messages from a half-drained window does not wait for the read of the
     /// next page: it runs in the background, overlapping the consumer's work and commits.
     @Test(arguments: pagingStores)
     func aConsumerWithMessagesDoesNotWaitForTheNextPageToBeRead(kind: StoreKind) async throws {
         let location = StoreKind.Location(kind: kind)
-        let store = GatedReadStore(try location.makeStore())
+        let store = ControlledReadStore(try location.makeStore())
         let broker = try Broker(store: store, configuration: Self.smallWindow)
         defer { broker.close() }
         let connection = try ConnectionFactory(broker: broker).createConnection()
