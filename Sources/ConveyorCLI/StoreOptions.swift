@@ -25,11 +25,13 @@ struct StoreOptions: ParsableArguments {
 
     /// The environment variable naming the store directory when `--directory` is not given.
     static let directoryVariable = "CONVEYOR_DIRECTORY"
+    /// The environment variable naming the engine when `--store` is not given.
+    static let engineVariable = "CONVEYOR_STORE"
     /// The directory used when neither `--directory` nor the environment variable is given.
     static let defaultDirectory = "./conveyor-data"
 
-    @Option(help: "The storage engine: lmdb (default), file or memory (empty, gone when the command ends).")
-    var store: Engine = .lmdb
+    @Option(help: "The storage engine: lmdb (default: $\(StoreOptions.engineVariable), else lmdb), file or memory (empty, gone when the command ends).")
+    var store: Engine?
 
     @Option(
         name: .long,
@@ -47,6 +49,21 @@ struct StoreOptions: ParsableArguments {
         return Self.defaultDirectory
     }
 
+    /// The engine in effect: `--store`, else the environment variable, else LMDB.
+    /// - Throws: ``CommandLineError`` if the environment variable names no engine.
+    func resolvedEngine() throws -> Engine {
+        if let store { return store }
+        guard let fromEnvironment = ProcessInfo.processInfo.environment[Self.engineVariable], !fromEnvironment.isEmpty else {
+            return .lmdb
+        }
+        guard let engine = Engine(rawValue: fromEnvironment.lowercased()) else {
+            throw CommandLineError(
+                "$\(Self.engineVariable) is '\(fromEnvironment)', which is no store; use one of "
+                    + Engine.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return engine
+    }
+
     /// Opens a broker on the chosen store.
     /// - Parameters:
     ///   - createIfMissing: Whether a missing directory may be created (sending does; reading
@@ -54,6 +71,7 @@ struct StoreOptions: ParsableArguments {
     ///   - configuration: The broker's settings.
     func openBroker(createIfMissing: Bool, configuration: BrokerConfiguration = .init()) throws -> Broker {
         let directory = resolvedDirectory
+        let store = try resolvedEngine()
         let messageStore: any MessageStore
         switch store {
         case .memory:
@@ -91,7 +109,8 @@ struct StoreOptions: ParsableArguments {
 /// The help paragraph shared by the store commands.
 enum StoreHelp {
     static let discussion = """
-        The store is LMDB in ./conveyor-data unless --directory or $\(StoreOptions.directoryVariable) says otherwise. \
+        The store is LMDB in ./conveyor-data unless --store or $\(StoreOptions.engineVariable) names another engine, \
+        and --directory or $\(StoreOptions.directoryVariable) another directory. \
         LMDB stores are shared between processes: 'receive --follow' in one terminal sees what 'send' in \
         another sends, and an application that opens the directory with LMDBStore(directory:, options: \
         .init(sharing: .processes)) takes part too (one opened in the default single-process mode refuses \

@@ -69,3 +69,31 @@ struct CommandsAcrossProcessesTests {
     }
 }
 }
+
+/// `CONVEYOR_STORE` picks the engine when `--store` is not given.
+extension HeavyTests {
+@Suite("conveyor store selection", .timeLimit(.minutes(2)))
+struct StoreSelectionTests {
+    let temporary = SharedTemporaryDirectory()
+
+    @Test
+    func theEnvironmentVariablePicksTheEngineAndTheOptionWins() async throws {
+        var command = ConveyorCommand(directory: temporary.path, environment: ["CONVEYOR_STORE": "file"])
+        _ = try await command.run(["send", "orders", "kept in a journal"])
+        let files = try FileManager.default.contentsOfDirectory(atPath: temporary.path)
+        #expect(files.contains { $0.hasPrefix("segment-") && $0.hasSuffix(".journal") }, "\(files)")
+        #expect(!files.contains("data.mdb"), "\(files)")
+
+        // --store wins over the variable, which is then not even read.
+        command.environment["CONVEYOR_STORE"] = "nosuchstore"
+        let fromFile = try await command.run(["receive", "orders", "--count", "1", "--timeout", "5s", "--store", "file"])
+        #expect(fromFile.contains("kept in a journal"))
+
+        let refused = try command.start(["stats"])
+        defer { refused.killIfRunning() }
+        #expect(await waitUntil(timeout: .seconds(30)) { refused.isDone })
+        #expect(refused.process.terminationStatus != 0)
+        #expect(refused.errors.text.contains("CONVEYOR_STORE is 'nosuchstore'"), "\(refused.errors.text)")
+    }
+}
+}

@@ -6,12 +6,14 @@ import Testing
 struct ConveyorCommand {
     /// The store directory every command gets with `--directory`.
     let directory: String
+    /// Environment variables every command gets.
+    var environment: [String: String] = [:]
 
     /// Starts a command and returns at once (for `receive --follow` and other commands that run
     /// until stopped).
     func start(_ arguments: [String]) throws -> WorkerProcess {
         let executable = try #require(ConveyorExecutable.locate(), "the conveyor executable was not found; `swift build` builds it")
-        return try WorkerProcess(executable, arguments: arguments + ["--directory", directory])
+        return try WorkerProcess(executable, arguments: arguments + ["--directory", directory], environment: environment)
     }
 
     /// Runs a command to its end, expects it to succeed, and returns its standard output.

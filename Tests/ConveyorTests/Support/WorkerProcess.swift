@@ -14,13 +14,18 @@ final class WorkerProcess: Sendable {
     private let input: Pipe?
 
     /// Starts `executable` with `arguments`.
-    /// - Parameter keepingInputOpen: Whether the worker's standard input is a pipe that stays open
-    ///   until ``closeInput()`` (or this process ends), rather than empty.
+    /// - Parameters:
+    ///   - keepingInputOpen: Whether the worker's standard input is a pipe that stays open until
+    ///     ``closeInput()`` (or this process ends), rather than empty.
+    ///   - environment: Variables to set for the worker, on top of this process's.
     /// - Throws: A description of why it could not start.
-    init(_ executable: URL, arguments: [String], keepingInputOpen: Bool = false) throws {
+    init(_ executable: URL, arguments: [String], keepingInputOpen: Bool = false, environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output
