@@ -169,16 +169,25 @@ extension PagingTests {
         }
     }
 
+    /// A broker with the small window on a ``ControlledReadStore`` at `location`, with 30 messages
+    /// ("0" to "29") sent to `queueName`: 10 in the window, 20 only in the store.
+    static func backlogOf30(
+        on location: StoreKind.Location, in queueName: String
+    ) async throws -> (ControlledReadStore, Broker, Connection) {
+        let store = ControlledReadStore(try location.makeStore())
+        let broker = try Broker(store: store, configuration: smallWindow)
+        let connection = try ConnectionFactory(broker: broker).createConnection()
+        try connection.start()
+        _ = try await connection.createSession().createProducer(for: .queue(Queue(queueName))).sendTexts(30)
+        return (store, broker, connection)
+    }
+
     @Test(arguments: pagingStores)
     func aFailingPageReadLeavesConsumersWaitingAndTheyResumeWhenTheStoreRecovers(kind: StoreKind) async throws {
         let location = StoreKind.Location(kind: kind)
-        let store = ControlledReadStore(try location.makeStore())
-        let broker = try Broker(store: store, configuration: Self.smallWindow)
+        let (store, broker, connection) = try await Self.backlogOf30(on: location, in: "paged-failing")
         defer { broker.close() }
-        let connection = try ConnectionFactory(broker: broker).createConnection()
-        try connection.start()
         let queue = Queue("paged-failing")
-        _ = try await connection.createSession().createProducer(for: .queue(queue)).sendTexts(30)
         store.failsReads.store(true, ordering: .releasing)
         let consumer = try connection.createSession().createConsumer(for: .queue(queue))
         // The window's 10 come; then the store cannot be read, and receive waits rather than spins.
@@ -195,13 +204,9 @@ extension PagingTests {
     @Test(arguments: pagingStores)
     func aConsumerWithMessagesDoesNotWaitForTheNextPageToBeRead(kind: StoreKind) async throws {
         let location = StoreKind.Location(kind: kind)
-        let store = ControlledReadStore(try location.makeStore())
-        let broker = try Broker(store: store, configuration: Self.smallWindow)
+        let (store, broker, connection) = try await Self.backlogOf30(on: location, in: "paged-in-background")
         defer { broker.close() }
-        let connection = try ConnectionFactory(broker: broker).createConnection()
-        try connection.start()
         let queue = Queue("paged-in-background")
-        _ = try await connection.createSession().createProducer(for: .queue(queue)).sendTexts(30)
         store.isGated.store(true, ordering: .releasing)
         let consumer = try connection.createSession().createConsumer(for: .queue(queue))
 
