@@ -2,6 +2,7 @@
 // backlog in memory and reads the rest back from the store, in order, as consumers drain it.
 @testable import Conveyor
 import Dispatch
+import Foundation
 import Synchronization
 import Testing
 
@@ -143,6 +144,8 @@ extension PagingTests {
         let isGated = Atomic<Bool>(false)
         let readsWaiting = Atomic<Int>(0)
         let gateTimedOut = Atomic<Bool>(false)
+        let isClosed = Atomic<Bool>(false)
+        let readsAfterClose = Atomic<Int>(0)
         private let gate = DispatchSemaphore(value: 0)
 
         init(_ base: any MessageStore) { self.base = base }
@@ -157,7 +160,10 @@ extension PagingTests {
         var pagesMessages: Bool { base.pagesMessages }
         func open() throws(ConveyorError) -> StoreRecovery { try base.open() }
         func commit(_ batch: StoreBatch) throws(ConveyorError) { try base.commit(batch) }
-        func close() { base.close() }
+        func close() {
+            isClosed.store(true, ordering: .releasing)
+            base.close()
+        }
         func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
             if failsReads.load(ordering: .acquiring) { throw ConveyorError(.storage, "simulated read failure") }
             if isGated.load(ordering: .acquiring) {
@@ -165,6 +171,7 @@ extension PagingTests {
                 if gate.wait(timeout: .now() + 5) == .timedOut { gateTimedOut.store(true, ordering: .releasing) }
                 readsWaiting.subtract(1, ordering: .acquiringAndReleasing)
             }
+            if isClosed.load(ordering: .acquiring) { readsAfterClose.add(1, ordering: .acquiringAndReleasing) }
             return try base.messages(in: queue, after: sequence, limit: limit)
         }
     }
@@ -218,5 +225,28 @@ extension PagingTests {
 
         store.openGate()
         #expect(try await consumer.receive(29).map(\.text) == (1..<30).map { "\($0)" })
+    }
+
+    /// Closing the broker waits for a page read running in the background, so the read never
+    /// finds the store closed under it.
+    @Test(arguments: pagingStores)
+    func closingTheBrokerWaitsForABackgroundPageRead(kind: StoreKind) async throws {
+        let location = StoreKind.Location(kind: kind)
+        let (store, broker, connection) = try await Self.backlogOf30(on: location, in: "paged-closing")
+        store.isGated.store(true, ordering: .releasing)
+        let consumer = try connection.createSession().createConsumer(for: .queue(Queue("paged-closing")))
+        #expect(try await consumer.receive(timeout: .seconds(10))?.text == "0")
+        #expect(await waitUntil { store.readsWaiting.load(ordering: .acquiring) == 1 }, "a page read started")
+
+        let closed = Atomic<Bool>(false)
+        Thread {
+            broker.close()
+            closed.store(true, ordering: .releasing)
+        }.start()
+        // Had close not waited, the store would be closed while the read waits at the gate.
+        _ = await waitUntil(timeout: .seconds(1)) { store.isClosed.load(ordering: .acquiring) }
+        store.openGate()
+        #expect(await waitUntil(timeout: .seconds(10)) { closed.load(ordering: .acquiring) })
+        #expect(store.readsAfterClose.load(ordering: .acquiring) == 0)
     }
 }

@@ -29,6 +29,8 @@ public final class Broker: Sendable {
     private let connectionIDs = Atomic<UInt64>(0)
     let registry = Mutex(Registry())
     private let blockingCommits: DispatchQueue?
+    /// Page reads running in the background for the queues' memory windows (see ``QueuePager``).
+    let backgroundPageReads = DispatchGroup()
 
     var logger: Logger { configuration.logger }
 
@@ -135,6 +137,8 @@ public final class Broker: Sendable {
         }) {
             queue.clearExpiryHandler()
         }
+        // A page read still running in the background would otherwise find the store closed.
+        backgroundPageReads.wait()
         store.close()
     }
 
@@ -366,7 +370,9 @@ public final class Broker: Sendable {
     /// How a durable queue or subscription reads its messages back, when the store pages.
     func pager(for key: StoreQueueKey) -> QueuePager? {
         guard store.pagesMessages || shared != nil else { return nil }
-        return QueuePager(store: store, key: key, window: configuration.memoryWindow, logger: logger, shared: shared)
+        return QueuePager(
+            store: store, key: key, window: configuration.memoryWindow, logger: logger,
+            backgroundReads: backgroundPageReads, shared: shared)
     }
 
     /// Routes what a queue's expiry sweep removes to ``dispose(_:from:)``.

@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 
 /// How much of a durable queue's backlog a broker keeps in memory when its store can page
@@ -39,6 +40,9 @@ struct QueuePager: Sendable {
     let key: StoreQueueKey
     let window: MemoryWindow
     let logger: Logger
+    /// The page reads running in the background (see ``MessageQueue/fetch(for:limit:into:waitIfEmpty:)``),
+    /// one group for the whole broker: ``Broker/close()`` waits for them before closing the store.
+    let backgroundReads: DispatchGroup
     /// The store when other processes share it: the queue then holds only messages this process
     /// claimed (see ``SharedMessageStore``).
     var shared: (any SharedMessageStore)? = nil

@@ -777,7 +777,9 @@ final class MessageQueue: Sendable {
                 // The window is half drained but this consumer got messages: read the next page in
                 // the background, so that the read overlaps the consumer's work and its commits'
                 // syncs; consumers that find the window empty meanwhile wait, and the read wakes them.
-                DispatchQueue.global(qos: .userInitiated).async { [self] in readPage(after: pageFrom) }
+                DispatchQueue.global(qos: .userInitiated).async(group: pager?.backgroundReads) { [self] in
+                    readPage(after: pageFrom)
+                }
                 return discarded
             } else {
                 readPage(after: pageFrom)
