@@ -313,6 +313,36 @@ struct LMDBDeliveryLogTests {
         #expect(try deliveryCounts(other) == [1: 2, 2: 1])
     }
 
+
+    @Test
+    func aLogThatGrowsPastTheThresholdWithoutACommitIsFoldedByACommitOfItsOwn() throws {
+        let (_, store) = try openStore(holding: 2)
+        defer { store.close() }
+        let before = try #require(store.lastTransactionIDForTesting())
+        // Redelivered again and again with no commit in between (a consumer rolling back, say):
+        // records of 1,000 counts each, until the log reaches the threshold.
+        let perRecord = 1_000
+        func redeliverMessage1() throws {
+            try store.recordDeliveries(StoreBatch((0..<perRecord).map { _ in
+                count += 1
+                return .setDeliveryCount(sequence: 1, in: orders, count: count)
+            }))
+        }
+        var count = 0
+        let belowThreshold = DeliveryLog.foldThreshold / recordSize(entries: perRecord)
+        for record in 1...belowThreshold {
+            try redeliverMessage1()
+            #expect(store.lastTransactionIDForTesting() == before, "no commit before the threshold (record \(record))")
+        }
+        #expect(store.deliveryLog.sizesForTesting == [belowThreshold * recordSize(entries: perRecord), 0])
+
+        // The record that crosses it folds the log into the database in a commit of its own.
+        try redeliverMessage1()
+        #expect(store.lastTransactionIDForTesting() == before + 1)
+        #expect(store.deliveryLog.sizesForTesting == [0, 0], "the folded log is emptied")
+        #expect(store.deliveryLog.overlayCountForTesting == 0)
+        #expect(try deliveryCounts(store) == [1: count, 2: 0])
+    }
     // MARK: Helpers
 
     /// A new directory with an open store (one process; sync unless `options` say otherwise)
