@@ -31,7 +31,7 @@ let package = Package(
         ),
         .target(
             name: "ConveyorLMDB",
-            dependencies: ["Conveyor", "CLMDB"]
+            dependencies: ["Conveyor", "CLMDB", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "ConveyorWorkloads",

@@ -1,5 +1,6 @@
 import CLMDB
 import Conveyor
+import Logging
 import Synchronization
 
 extension LMDBStore {
@@ -33,7 +34,12 @@ extension LMDBStore {
         if logSize >= DeliveryLog.foldThreshold {
             // No commit folded the log for a long while: fold it now. The counts are logged
             // whatever happens here, and a failure leaves them for the next commit.
-            try? commit(StoreBatch(), needsSync: true)
+            do throws(ConveyorError) {
+                try commit(StoreBatch(), needsSync: true)
+            } catch {
+                options.logger.warning("could not fold the delivery log; the next commit tries again",
+                                       metadata: ["directory": "\(directory)", "error": "\(error)"])
+            }
         }
     }
 

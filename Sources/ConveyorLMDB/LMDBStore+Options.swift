@@ -1,4 +1,5 @@
 import Conveyor
+import Logging
 
 extension LMDBStore {
     /// How an ``LMDBStore`` is set up. Every field has a default that suits most applications.
@@ -14,6 +15,10 @@ extension LMDBStore {
         public var maximumMapSize: Int
         /// Whether one process or several open the store; ``Sharing/singleProcess`` by default.
         public var sharing: Sharing
+        /// Where the store reports what it cannot report by throwing: a failure while it closes
+        /// (folding the delivery log, keeping this process's statistics, deleting the subscriptions
+        /// this process owns). Defaults to a logger labelled `conveyor.lmdb`.
+        public var logger: Logger
 
         /// Creates options.
         /// - Parameters:
@@ -21,14 +26,16 @@ extension LMDBStore {
         ///   - initialMapSize: The starting map size in bytes.
         ///   - maximumMapSize: The largest map size in bytes.
         ///   - sharing: Whether one process or several open the store; see ``Sharing``.
+        ///   - logger: Where failures the store cannot throw are reported.
         public init(
             durability: Durability = .sync, initialMapSize: Int = 64 << 20, maximumMapSize: Int = 1 << 40,
-            sharing: Sharing = .singleProcess
+            sharing: Sharing = .singleProcess, logger: Logger = Logger(label: "conveyor.lmdb")
         ) {
             self.durability = durability
             self.initialMapSize = initialMapSize
             self.maximumMapSize = maximumMapSize
             self.sharing = sharing
+            self.logger = logger
         }
     }
 

@@ -1,5 +1,6 @@
 import CLMDB
 import Conveyor
+import Logging
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -262,8 +263,13 @@ extension LMDBStore: SharedMessageStore {
             watcher.stop()
         }
         guard let token = session.withLock({ $0?.member.token }) else { return }
-        if let owned = try? currentSubscriptions().filter({ $0.key.owningProcess == token }), !owned.isEmpty {
-            try? commit(StoreBatch(owned.map { .deleteSubscription($0.key) }))
+        do throws(ConveyorError) {
+            let owned = try currentSubscriptions().filter { $0.key.owningProcess == token }
+            if !owned.isEmpty { try commit(StoreBatch(owned.map { .deleteSubscription($0.key) })) }
+        } catch {
+            // They are deleted when the group next restarts, as a dead process's are.
+            options.logger.warning("could not delete this process's subscriptions while closing",
+                                   metadata: ["directory": "\(directory)", "error": "\(error)"])
         }
         keepOwnStatistics()
         session.withLock { session in

@@ -1,5 +1,6 @@
 import Conveyor
 import Foundation
+import Logging
 import Synchronization
 
 /// Statistics across the processes sharing a store (``Sharing/processes``).
@@ -100,7 +101,7 @@ extension LMDBStore {
     /// Folds this process's cumulative counters into the kept totals and forgets the source; the
     /// store calls it when it closes, after the watcher stopped (so nothing publishes any more) and
     /// before leaving the group (which deletes the published counters). A failure loses this
-    /// process's counters, and nothing else.
+    /// process's counters, and nothing else, and is logged (``Options/logger``).
     func keepOwnStatistics() {
         let source = statisticsSharing.withLock { sharing in
             defer { sharing = StatisticsSharing() }
@@ -115,10 +116,15 @@ extension LMDBStore {
             return (session.member.id, view)
         }
         guard let context else { return }
-        try? core.withLock { (core) throws(ConveyorError) in
-            try Self.fold(
-                [StatisticsFold(member: context.member, counters: counters)], group: context.view.group,
-                keepingMark: context.view.keepsMark, in: &core, directory: directory)
+        do throws(ConveyorError) {
+            try core.withLock { (core) throws(ConveyorError) in
+                try Self.fold(
+                    [StatisticsFold(member: context.member, counters: counters)], group: context.view.group,
+                    keepingMark: context.view.keepsMark, in: &core, directory: directory)
+            }
+        } catch {
+            options.logger.warning("could not keep this process's statistics while closing; they are lost",
+                                   metadata: ["directory": "\(directory)", "error": "\(error)"])
         }
     }
 

@@ -1,6 +1,7 @@
 import CLMDB
 import Conveyor
 import Foundation
+import Logging
 import Synchronization
 
 /// A persistent store on LMDB, the memory-mapped, copy-on-write B-tree database: Conveyor's
@@ -256,7 +257,8 @@ public final class LMDBStore: MessageStore {
     ///
     /// If the store logs deliveries (``logsDeliveries``), the counts recorded since the last commit
     /// are first written into the database in a commit of their own, so that the delivery log is
-    /// left empty; if that fails, they stay in the log for the next ``open()``.
+    /// left empty; if that fails, they stay in the log for the next ``open()``, and the failure is
+    /// logged (``Options/logger``), as are the failures of leaving the group below.
     ///
     /// With ``Sharing/processes``, leaves the group first: stops the watching thread, deletes the
     /// subscriptions this process owns (with their messages), adds this process's counters to the
@@ -266,7 +268,12 @@ public final class LMDBStore: MessageStore {
         leaveGroup()
         core.withLock { core in
             if core.deliveryLog != nil {
-                try? Self.write([], in: &core, directory: directory)    // folds the log, if it holds anything
+                do throws(ConveyorError) {
+                    try Self.write([], in: &core, directory: directory)    // folds the log, if it holds anything
+                } catch {
+                    options.logger.warning("could not fold the delivery log while closing; the next open applies it",
+                                           metadata: ["directory": "\(directory)", "error": "\(error)"])
+                }
                 core.deliveryLog = nil
                 deliveryLog.close()
             }

@@ -6,6 +6,7 @@
 @testable import ConveyorLMDB
 import Conveyor
 import Foundation
+import Logging
 import Testing
 
 #if canImport(Glibc)
@@ -166,6 +167,32 @@ struct LMDBDeliveryLogTests {
         #expect(store.deliveryLog.overlayCountForTesting == 0)
         #expect(store.deliveryLog.sizesForTesting == [0, 0])
         #expect(try deliveryCounts(store) == [1: 3])
+    }
+
+    @Test
+    func aFoldThatFailsAtCloseIsLoggedAndTheNextOpenAppliesTheCounts() async throws {
+        let (logger, records) = RecordingLogHandler.logger()
+        var options = LMDBStore.Options(initialMapSize: 1 << 20, maximumMapSize: 1 << 20, logger: logger)
+        let (directory, store) = try openStore(holding: 2, options: options)
+        // Fill the map with small messages, in ever smaller batches, until not even one more fits.
+        var next: UInt64 = 3
+        for batchSize in [1_000, 100, 10, 1] {
+            while (try? store.commit(add(next...(next + UInt64(batchSize) - 1)))) != nil { next += UInt64(batchSize) }
+        }
+        await expectError(.resourceAllocation) { try store.commit(add(next...next)) }
+        // Counts for every message: folding them rewrites every page of references, which the
+        // full map has no room for.
+        let stored = 1..<next
+        try store.recordDeliveries(StoreBatch(stored.map { .setDeliveryCount(sequence: $0, in: orders, count: 1) }))
+
+        store.close()
+        let warnings = records.messages(atLeast: .warning)
+        #expect(warnings.contains { $0.contains("could not fold the delivery log while closing") }, "\(warnings)")
+
+        options.maximumMapSize = 8 << 20
+        let counts = try deliveryCounts(afterOpening: directory, options: options)
+        #expect(counts.count == stored.count)
+        #expect(counts.values.allSatisfy { $0 == 1 }, "the next open applied every logged count")
     }
 
     // MARK: Crashes
