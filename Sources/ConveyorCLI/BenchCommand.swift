@@ -67,6 +67,7 @@ struct BenchCommand: AsyncParsableCommand {
         let workloads = try selectedWorkloads()
         let stores = try selectedStores()
         CrossProcessWorkload.peer = BenchPeerCommand.launcher()
+        BacklogRecoveryWorkload.writer = BenchFillCommand.launcher()
         var results: [WorkloadResult] = []
         for id in workloads {
             for store in stores {
@@ -101,7 +102,7 @@ struct BenchCommand: AsyncParsableCommand {
     /// workloads run before it would inflate (the allocator keeps what they freed), so it gets a
     /// process of its own whenever it is not the only thing to run.
     private func runInChildProcess(_ id: WorkloadID, on store: WorkloadStore) throws -> WorkloadResult {
-        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        let executable = ConveyorCommand.executable
         let storeName = String(store.name.prefix { $0 != "/" })
         var arguments = ["bench", "--workload", id.rawValue, "--store", storeName, "--durability", durability.rawValue,
                          "--runs", String(runs), "--format", "json"]

@@ -26,6 +26,7 @@ enum BenchOutput {
             ("p99_us", result.p99Microseconds, 2),
             ("p999_us", result.p999Microseconds, 2),
             ("open_seconds", result.openSeconds, 3),
+            ("open_after_kill_seconds", result.openAfterKillSeconds, 3),
             ("rss_anon_mib", result.rssAnonMiB, 1),
             ("fsync_floor_per_s", result.fsyncFloorPerSecond, 1),
         ]
@@ -83,7 +84,8 @@ enum BenchOutput {
             if let p50 = result.p50Microseconds, let p99 = result.p99Microseconds, let p999 = result.p999Microseconds {
                 latency = "p50 \(micro(p50)) · p99 \(micro(p99)) · p99.9 \(micro(p999))"
             } else if let open = result.openSeconds {
-                latency = "open \(fixed(open, decimals: 3)) s, then drain at the rate above"
+                let afterKill = result.openAfterKillSeconds.map { " (\(fixed($0, decimals: 3)) s after a kill)" } ?? ""
+                latency = "open \(fixed(open, decimals: 3)) s\(afterKill), then drain at the rate above"
             } else if let floor = result.fsyncFloorPerSecond {
                 latency = "fsync floor \(grouped(floor)) syncs/s: \(fixed(100 * result.rateMedian / floor, decimals: 0)) % of it"
             } else if let memory = result.rssAnonMiB {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `conveyor`: the command-line tool of the Conveyor messaging SDK. Each subcommand lives in its
 /// own file and is listed here.
@@ -10,7 +11,14 @@ struct ConveyorCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, SendCommand.self, ReceiveCommand.self, BrowseCommand.self, StatsCommand.self,
             PurgeCommand.self, SubscriptionsCommand.self, UnsubscribeCommand.self, BenchCommand.self,
-            DemoChildCommand.self, BenchPeerCommand.self,
+            DemoChildCommand.self, BenchPeerCommand.self, BenchFillCommand.self,
         ]
     )
+}
+
+extension ConveyorCommand {
+    /// This program's executable, which the demos and benchmarks start again as child processes.
+    static var executable: URL {
+        Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+    }
 }

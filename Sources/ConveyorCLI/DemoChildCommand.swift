@@ -15,8 +15,7 @@ struct DemoChildCommand: AsyncParsableCommand {
 
     /// How a demo starts this command in a child process: this executable, `demo-child`.
     static func launcher() -> ChildLauncher? {
-        let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        return ChildLauncher(executable: executable, arguments: ["demo-child"])
+        ChildLauncher(executable: ConveyorCommand.executable, arguments: ["demo-child"])
     }
 
     func run() async throws {

@@ -8,6 +8,8 @@ public final class StoreLocation: Sendable {
     /// The run's private directory, for stores that live on disk.
     public let directory: URL
     private let store: WorkloadStore
+    /// The name of the kind of store opened here (``WorkloadStore/name``).
+    public var storeName: String { store.name }
     /// Whether the store keeps its data in the object (memory) rather than on disk.
     public var keepsDataInInstance: Bool { store.keepsDataInInstance }
     /// For stores whose data lives in the object itself (memory), the one instance of this location.

@@ -8,6 +8,9 @@ public struct WorkloadMeasurement: Sendable, Hashable {
     public var latency: LatencyPercentiles?
     /// Seconds from opening a broker on a backlog until it was ready, for recovery workloads.
     public var openSeconds: Double?
+    /// Seconds from opening a broker on a backlog a killed process left until it was ready (W6 on
+    /// disk stores).
+    public var openAfterKillSeconds: Double?
     /// Anonymous resident memory of the process in MiB, for memory workloads.
     public var rssAnonMiB: Double?
     /// The disk's fsync floor in syncs per second, where measured (W2 on disk stores).

@@ -27,6 +27,8 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
     public var p999Microseconds: Double?
     /// The median broker open time over the runs, in seconds.
     public var openSeconds: Double?
+    /// The median time to open a broker on a backlog a killed process left, in seconds.
+    public var openAfterKillSeconds: Double?
     /// The median anonymous resident memory over the runs, in MiB.
     public var rssAnonMiB: Double?
     /// The disk's fsync floor measured in the same run (a 4 KiB write + `fdatasync` loop), in syncs
@@ -44,6 +46,7 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
         case p99Microseconds = "p99_us"
         case p999Microseconds = "p999_us"
         case openSeconds = "open_seconds"
+        case openAfterKillSeconds = "open_after_kill_seconds"
         case rssAnonMiB = "rss_anon_mib"
         case fsyncFloorPerSecond = "fsync_floor_per_s"
     }
@@ -72,6 +75,8 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
         }
         let opens = measurements.compactMap(\.openSeconds)
         if !opens.isEmpty { openSeconds = Self.median(opens) }
+        let opensAfterKill = measurements.compactMap(\.openAfterKillSeconds)
+        if !opensAfterKill.isEmpty { openAfterKillSeconds = Self.median(opensAfterKill) }
         let memory = measurements.compactMap(\.rssAnonMiB)
         if !memory.isEmpty { rssAnonMiB = Self.median(memory) }
         let floors = measurements.compactMap(\.fsyncFloorPerSecond)

@@ -66,10 +66,14 @@ public struct WorkloadStore: Sendable {
     /// Every store the workloads know, in display order.
     public static let all: [WorkloadStore] = [.memory, .lmdb, .file]
 
-    /// The store with this name (case-insensitive), if any.
+    /// The store with this name (case-insensitive), if any; a `<name>/<durability>` label, as
+    /// ``with(durability:)`` names a store, gives the store in that mode.
     /// - Parameter name: A store name.
     public static func named(_ name: String) -> WorkloadStore? {
-        let wanted = String(name.filter { !$0.isWhitespace }).lowercased()
-        return all.first { $0.name == wanted }
+        let parts = String(name.filter { !$0.isWhitespace }).lowercased().split(separator: "/", omittingEmptySubsequences: false)
+        guard let base = all.first(where: { $0.name == parts[0] }) else { return nil }
+        guard parts.count == 2 else { return parts.count == 1 ? base : nil }
+        let durabilities: [StoreDurability] = [.sync, .groupCommit, .osBuffered]
+        return durabilities.first { $0.description.lowercased() == parts[1] }.map { base.with(durability: $0) }
     }
 }

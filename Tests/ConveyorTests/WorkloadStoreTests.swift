@@ -29,3 +29,43 @@ struct WorkloadStoreTests {
         #expect(WorkloadStore.memory.with(durability: .osBuffered).name == "memory")
     }
 }
+
+extension WorkloadStoreTests {
+    @Test
+    func aLabelWithADurabilityNamesTheStoreInThatMode() throws {
+        #expect(WorkloadStore.named("lmdb/osBuffered")?.name == "lmdb/osBuffered")
+        #expect(WorkloadStore.named("File/GroupCommit")?.name == "file/groupCommit")
+        #expect(WorkloadStore.named("file")?.name == "file")
+        #expect(WorkloadStore.named("file/sometimes") == nil)
+        #expect(WorkloadStore.named("lmdb/sync/extra") == nil)
+    }
+}
+
+extension HeavyTests {
+    /// W6's crash phase: a `conveyor bench-fill` process queues the backlog and is killed, and the
+    /// workload times opening what it left, having checked every message is there.
+    @Suite("W6 open after a kill", .timeLimit(.minutes(2)))
+    struct BacklogRecoveryAfterKillTests {
+        @Test(arguments: [WorkloadStore.lmdb, WorkloadStore.file])
+        func theWorkloadTimesOpeningTheBacklogAKilledProcessLeft(store: WorkloadStore) async throws {
+            let executable = try #require(ConveyorExecutable.locate(), "the conveyor executable was not found; `swift build` builds it")
+            BacklogRecoveryWorkload.writer = PeerLauncher(executable: executable, arguments: ["bench-fill"])
+            defer { BacklogRecoveryWorkload.writer = nil }
+
+            let measurement = try await BacklogRecoveryWorkload(messages: 1_000).run(at: StoreLocation(store: store))
+            let afterKill = try #require(measurement.openAfterKillSeconds)
+            #expect(afterKill > 0)
+            #expect(measurement.openSeconds != nil)
+        }
+
+        @Test
+        func theMemoryStoreHasNothingToOpenAfterAKill() async throws {
+            let executable = try #require(ConveyorExecutable.locate())
+            BacklogRecoveryWorkload.writer = PeerLauncher(executable: executable, arguments: ["bench-fill"])
+            defer { BacklogRecoveryWorkload.writer = nil }
+
+            let measurement = try await BacklogRecoveryWorkload(messages: 200).run(at: StoreLocation(store: .memory))
+            #expect(measurement.openAfterKillSeconds == nil)
+        }
+    }
+}
