@@ -297,7 +297,7 @@ extension MessageTests {
         @Test(
             "valid names are accepted",
             arguments: [
-                "_a", "$x", "région", "a1", "orderID", "JMSXGroupID", "JMSXGroupSeq", "JMS_vendor", "jmsLower",
+                "_a", "$x", "région", "a1", "orderID", "JMS_vendor", "jmsLower",
                 "nullable", "Android", "isActive",
             ])
         func validName(_ name: String) throws {
@@ -331,14 +331,47 @@ extension MessageTests {
             #expect(!message.propertyExists("blob"))
         }
 
+        @Test func jmsxPropertiesHaveTheirJMSTypes() async throws {
+            var message = Message.empty
+            try message.setProperty("orders-eu", forName: "JMSXGroupID")
+            try message.setProperty("alice", forName: "JMSXUserID")
+            try message.setProperty("billing", forName: "JMSXAppID")
+            try message.setProperty(3, forName: "JMSXGroupSeq")
+            #expect(message.property("JMSXGroupID") == .string("orders-eu"))
+            #expect(message.property("JMSXUserID") == .string("alice"))
+            #expect(message.property("JMSXAppID") == .string("billing"))
+            #expect(message.property("JMSXGroupSeq") == .int32(3), "any integer is stored as a JMS int")
+            try message.setProperty(Int8(4), forName: "JMSXGroupSeq")
+            #expect(message.property("JMSXGroupSeq") == .int32(4))
+
+            for name in ["JMSXGroupID", "JMSXUserID", "JMSXAppID"] {
+                let error = await expectError(.messageFormat) { try message.setProperty(7, forName: name) }
+                #expect(error?.message.contains("String") == true)
+                await expectError(.messageFormat) { try message.setProperty(true, forName: name) }
+            }
+            for value in [MessageValue.string("5"), .double(1), .bool(true), .int64(Int64(Int32.max) + 1)] {
+                let error = await expectError(.messageFormat) { try message.setProperty(value: value, forName: "JMSXGroupSeq") }
+                #expect(error?.message.contains("int") == true)
+            }
+            #expect(message.property("JMSXGroupID") == .string("orders-eu"), "a rejected value changes nothing")
+            #expect(message.property("JMSXGroupSeq") == .int32(4))
+            #expect(try Message.empty.with("JMSXGroupID", "g").property("JMSXGroupID") == .string("g"))
+        }
+
         @Test func deliveryCountIsAnsweredAsJMSXDeliveryCount() throws {
             var message = Message.text("x")
             #expect(message.property("JMSXDeliveryCount") == nil, "not delivered yet")
             #expect(!message.propertyExists("JMSXDeliveryCount"))
+            #expect(!message.propertyNames.contains("JMSXDeliveryCount"))
 
             message.deliveryCount = 3
             #expect(message.property("JMSXDeliveryCount") == .int32(3))
             #expect(message.propertyExists("JMSXDeliveryCount"))
+            #expect(message.propertyNames == ["JMSXDeliveryCount"], "listed like every property that exists")
+            try message.setProperty("EU", forName: "region")
+            #expect(Set(message.propertyNames) == ["region", "JMSXDeliveryCount"])
+            message.clearProperties()
+            #expect(message.propertyNames == ["JMSXDeliveryCount"], "set by the provider, not an application property")
             #expect(try message.property("JMSXDeliveryCount", as: Int.self) == 3)
             #expect(try message.property("JMSXDeliveryCount", as: String.self) == "3")
             #expect(message.property("jmsxdeliverycount") == nil, "names are case-sensitive")
