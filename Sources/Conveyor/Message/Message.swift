@@ -69,7 +69,11 @@ public struct Message: Sendable {
     /// JMSRedelivered: the message may have been delivered before without being acknowledged.
     public internal(set) var redelivered: Bool = false
     /// JMSXDeliveryCount: how many times the message has been delivered, this time included.
-    public internal(set) var deliveryCount: Int = 0
+    ///
+    /// Also readable as the property `JMSXDeliveryCount` (see ``property(_:)``), and usable in
+    /// selectors under that name. Settable within the package so that a store can show a selector
+    /// the recorded count of a waiting message.
+    public package(set) var deliveryCount: Int = 0
 
     /// Application properties; read them with ``property(_:)`` or ``property(_:as:)``.
     public internal(set) var properties: [String: MessageValue] {
