@@ -420,6 +420,20 @@ extension MessageTests {
             #expect(stream.body.byteCount == 1 + 8 + 2 + 8)
         }
 
+        @Test func mapAndStreamAccessors() throws {
+            let map = Message.map(["count": .int32(3), "name": .string("x")])
+            #expect(map.map == ["count": .int32(3), "name": .string("x")])
+            #expect(try map.map?["count"]?.asInt64() == 3, "values read with the conversion table")
+            #expect(map.stream == nil && map.text == nil && map.bytes == nil)
+            let stream = Message.stream([.bool(true), .string("12")])
+            #expect(stream.stream == [.bool(true), .string("12")])
+            #expect(try stream.stream?[1].asInt32() == 12)
+            #expect(stream.map == nil && stream.text == nil)
+            for other in [Message.text("t"), .bytes([1]), .empty, try .object(1)] {
+                #expect(other.map == nil && other.stream == nil, "\(other.body.kind)")
+            }
+        }
+
         @Test func emptyBody() {
             #expect(Message.empty.body == .empty)
             #expect(Message().body == .empty)

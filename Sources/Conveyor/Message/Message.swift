@@ -141,6 +141,23 @@ public struct Message: Sendable {
         return nil
     }
 
+    /// The body as named values, or `nil` if this is not a map message.
+    ///
+    /// Read each value with the JMS conversion rules through ``MessageValue``'s accessors, as in
+    /// `try message.map?["count"]?.asInt64()`.
+    public var map: [String: MessageValue]? {
+        if case .map(let values) = body { return values }
+        return nil
+    }
+
+    /// The body as a sequence of values, or `nil` if this is not a stream message.
+    ///
+    /// Read each value with the JMS conversion rules through ``MessageValue``'s accessors.
+    public var stream: [MessageValue]? {
+        if case .stream(let values) = body { return values }
+        return nil
+    }
+
     /// Decodes an object message's body as `type`.
     /// - Parameter type: The `Decodable` type the caller expects.
     /// - Returns: The decoded value.
