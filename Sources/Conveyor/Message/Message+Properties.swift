@@ -90,9 +90,6 @@ extension Message {
 
 /// The rules for property names: selector identifiers that are not reserved.
 enum PropertyName {
-    static let reservedWords: Set<String> = [
-        "NULL", "TRUE", "FALSE", "NOT", "AND", "OR", "BETWEEN", "LIKE", "IN", "IS", "ESCAPE",
-    ]
     /// JMS-defined `JMSX` properties an application may set.
     static let settableJMSX: Set<String> = ["JMSXGroupID", "JMSXGroupSeq", "JMSXUserID", "JMSXAppID"]
 
@@ -122,18 +119,22 @@ enum PropertyName {
         return value
     }
 
-    static func isIdentifierStart(_ c: Character) -> Bool { c.isLetter || c == "_" || c == "$" }
-    static func isIdentifierPart(_ c: Character) -> Bool { c.isLetter || c.isNumber || c == "_" || c == "$" }
-
+    /// Checks `name` with the selector's own identifier rules (``SelectorLexer``, Java's
+    /// `isJavaIdentifierStart`/`isJavaIdentifierPart` on each Unicode scalar, ASCII-only keyword
+    /// folding), so that every property can be named in a selector and every identifier a selector
+    /// accepts can be set: `prix€` is valid, `x²` is not, and `ın` (dotless i) is not the keyword IN.
     static func validate(_ name: String) throws(ConveyorError) {
-        guard let first = name.first else {
+        guard let first = name.unicodeScalars.first else {
             throw .messageFormat("a property name cannot be empty")
         }
-        guard isIdentifierStart(first), name.dropFirst().allSatisfy(isIdentifierPart) else {
+        guard SelectorLexer.isIdentifierStart(first),
+              name.unicodeScalars.dropFirst().allSatisfy(SelectorLexer.isIdentifierPart)
+        else {
             throw .messageFormat(
-                "'\(name)' is not a valid property name: use a letter, '_' or '$' followed by letters, digits, '_' or '$'")
+                "'\(name)' is not a valid property name: use a Java identifier (a letter, '_' or '$' "
+                    + "followed by letters, digits, '_' or '$')")
         }
-        if reservedWords.contains(name.uppercased()) {
+        if SelectorKeyword(word: name) != nil {
             throw .messageFormat("'\(name)' is a selector keyword and cannot be a property name")
         }
         if name.hasPrefix("JMS"), !name.hasPrefix("JMS_"), !settableJMSX.contains(name) {
