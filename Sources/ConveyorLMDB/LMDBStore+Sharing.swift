@@ -339,7 +339,9 @@ extension LMDBStore: SharedMessageStore {
                         throw error.storageError(path: claimsPath, action: "read the claims of")
                     }
                     if claimed { continue }
-                    let message = try reader.body(candidate.sequence)
+                    var message = try reader.body(candidate.sequence)
+                    // Selectors naming JMSXDeliveryCount see the recorded count, as in a local queue.
+                    message.deliveryCount = candidate.deliveryCount
                     guard accepts(message) else { continue }
                     found.append(RecoveredMessage(
                         sequence: candidate.sequence, message: message, deliveryCount: candidate.deliveryCount))

@@ -199,6 +199,32 @@ struct ConnectionTests {
         let producer = try fixture.connection.createSession().createProducer(for: .queue(Queue("opts")))
         let error = await expectError(.messageFormat) { try await producer.send(.text("x"), options: SendOptions(priority: 12)) }
         #expect(error?.message.contains("12") == true)
+        await expectError(.messageFormat) { try await producer.send(.text("x"), options: SendOptions(priority: -1)) }
+        await expectError(.messageFormat) {
+            try await producer.send(.text("x"), options: SendOptions(timeToLive: .milliseconds(-1)))
+        }
+        await expectError(.messageFormat) {
+            try await producer.send(.text("x"), options: SendOptions(deliveryDelay: .milliseconds(-1)))
+        }
+        for priority in [0, 9] {
+            #expect(try await producer.send(.text("x"), options: SendOptions(priority: priority)).priority == priority)
+        }
+        let ttlZero = try await producer.send(.text("x"), options: SendOptions(timeToLive: .zero))
+        #expect(ttlZero.expiration == 0, "a zero time-to-live means never expires, as in JMS")
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aMapEntryWithAnEmptyNameIsRejectedOnSend(kind: StoreKind) async throws {
+        let fixture = try Fixture(kind)
+        defer { fixture.close() }
+        let queue = Queue("map-names")
+        let session = try fixture.connection.createSession()
+        let producer = try session.createProducer(for: .queue(queue))
+        let error = await expectError(.messageFormat) { try await producer.send(.map(["": .int32(1), "ok": .int32(2)])) }
+        #expect(error?.message.contains("empty name") == true)
+        try await producer.send(.map(["ok": .int32(2)]))
+        let received = try await session.createConsumer(for: .queue(queue)).receive(2, timeout: .milliseconds(200))
+        #expect(received.map(\.map) == [["ok": .int32(2)]], "only the valid map was sent")
     }
 }
 

@@ -297,7 +297,7 @@ extension MessageTests {
         @Test(
             "valid names are accepted",
             arguments: [
-                "_a", "$x", "région", "a1", "orderID", "JMSXGroupID", "JMSXGroupSeq", "JMS_vendor", "jmsLower",
+                "_a", "$x", "région", "a1", "orderID", "JMS_vendor", "jmsLower",
                 "nullable", "Android", "isActive",
             ])
         func validName(_ name: String) throws {
@@ -306,6 +306,24 @@ extension MessageTests {
             #expect(message.property(name) == .int32(7))
             #expect(message.propertyExists(name))
             #expect(try Message.empty.with(name, "v").property(name) == .string("v"))
+        }
+
+        @Test(
+            "a name is valid as a property exactly when a selector reads it as an identifier",
+            arguments: [
+                ("prix€", true), ("£", true), ("a‿b", true), ("Ⅻ", true), ("e\u{301}", true), ("ın", true),
+                ("x²", false), ("a·b", false), ("½", false), ("a-b", false), ("in", false), ("Escape", false),
+            ] as [(String, Bool)])
+        func namesFollowTheSelectorIdentifierRules(_ name: String, _ valid: Bool) async throws {
+            var message = Message.empty
+            if valid {
+                try message.setProperty("v", forName: name)
+                let selector = try Selector("\(name) = 'v'")
+                #expect(selector.matches(message), "a selector finds the property it names")
+            } else {
+                await expectError(.messageFormat) { try message.setProperty("v", forName: name) }
+                await expectError(.invalidSelector) { try Selector("\(name) = 'v'") }
+            }
         }
 
         @Test(
@@ -331,14 +349,47 @@ extension MessageTests {
             #expect(!message.propertyExists("blob"))
         }
 
+        @Test func jmsxPropertiesHaveTheirJMSTypes() async throws {
+            var message = Message.empty
+            try message.setProperty("orders-eu", forName: "JMSXGroupID")
+            try message.setProperty("alice", forName: "JMSXUserID")
+            try message.setProperty("billing", forName: "JMSXAppID")
+            try message.setProperty(3, forName: "JMSXGroupSeq")
+            #expect(message.property("JMSXGroupID") == .string("orders-eu"))
+            #expect(message.property("JMSXUserID") == .string("alice"))
+            #expect(message.property("JMSXAppID") == .string("billing"))
+            #expect(message.property("JMSXGroupSeq") == .int32(3), "any integer is stored as a JMS int")
+            try message.setProperty(Int8(4), forName: "JMSXGroupSeq")
+            #expect(message.property("JMSXGroupSeq") == .int32(4))
+
+            for name in ["JMSXGroupID", "JMSXUserID", "JMSXAppID"] {
+                let error = await expectError(.messageFormat) { try message.setProperty(7, forName: name) }
+                #expect(error?.message.contains("String") == true)
+                await expectError(.messageFormat) { try message.setProperty(true, forName: name) }
+            }
+            for value in [MessageValue.string("5"), .double(1), .bool(true), .int64(Int64(Int32.max) + 1)] {
+                let error = await expectError(.messageFormat) { try message.setProperty(value: value, forName: "JMSXGroupSeq") }
+                #expect(error?.message.contains("int") == true)
+            }
+            #expect(message.property("JMSXGroupID") == .string("orders-eu"), "a rejected value changes nothing")
+            #expect(message.property("JMSXGroupSeq") == .int32(4))
+            #expect(try Message.empty.with("JMSXGroupID", "g").property("JMSXGroupID") == .string("g"))
+        }
+
         @Test func deliveryCountIsAnsweredAsJMSXDeliveryCount() throws {
             var message = Message.text("x")
             #expect(message.property("JMSXDeliveryCount") == nil, "not delivered yet")
             #expect(!message.propertyExists("JMSXDeliveryCount"))
+            #expect(!message.propertyNames.contains("JMSXDeliveryCount"))
 
             message.deliveryCount = 3
             #expect(message.property("JMSXDeliveryCount") == .int32(3))
             #expect(message.propertyExists("JMSXDeliveryCount"))
+            #expect(message.propertyNames == ["JMSXDeliveryCount"], "listed like every property that exists")
+            try message.setProperty("EU", forName: "region")
+            #expect(Set(message.propertyNames) == ["region", "JMSXDeliveryCount"])
+            message.clearProperties()
+            #expect(message.propertyNames == ["JMSXDeliveryCount"], "set by the provider, not an application property")
             #expect(try message.property("JMSXDeliveryCount", as: Int.self) == 3)
             #expect(try message.property("JMSXDeliveryCount", as: String.self) == "3")
             #expect(message.property("jmsxdeliverycount") == nil, "names are case-sensitive")
@@ -385,6 +436,20 @@ extension MessageTests {
             #expect(stream.text == nil)
             #expect(stream.bytes == nil)
             #expect(stream.body.byteCount == 1 + 8 + 2 + 8)
+        }
+
+        @Test func mapAndStreamAccessors() throws {
+            let map = Message.map(["count": .int32(3), "name": .string("x")])
+            #expect(map.map == ["count": .int32(3), "name": .string("x")])
+            #expect(try map.map?["count"]?.asInt64() == 3, "values read with the conversion table")
+            #expect(map.stream == nil && map.text == nil && map.bytes == nil)
+            let stream = Message.stream([.bool(true), .string("12")])
+            #expect(stream.stream == [.bool(true), .string("12")])
+            #expect(try stream.stream?[1].asInt32() == 12)
+            #expect(stream.map == nil && stream.text == nil)
+            for other in [Message.text("t"), .bytes([1]), .empty, try .object(1)] {
+                #expect(other.map == nil && other.stream == nil, "\(other.body.kind)")
+            }
         }
 
         @Test func emptyBody() {
@@ -526,6 +591,24 @@ extension MessageTests {
         @Test func unknownSchemeIsNamed() async {
             let error = await expectError(.invalidDestination) { try Destination(parsing: "http://x") }
             #expect(error?.message.contains("http") == true)
+        }
+
+        @Test(
+            "a name is valid as a property exactly when a selector reads it as an identifier",
+            arguments: [
+                ("prix€", true), ("£", true), ("a‿b", true), ("Ⅻ", true), ("e\u{301}", true), ("ın", true),
+                ("x²", false), ("a·b", false), ("½", false), ("a-b", false), ("in", false), ("Escape", false),
+            ] as [(String, Bool)])
+        func namesFollowTheSelectorIdentifierRules(_ name: String, _ valid: Bool) async throws {
+            var message = Message.empty
+            if valid {
+                try message.setProperty("v", forName: name)
+                let selector = try Selector("\(name) = 'v'")
+                #expect(selector.matches(message), "a selector finds the property it names")
+            } else {
+                await expectError(.messageFormat) { try message.setProperty("v", forName: name) }
+                await expectError(.invalidSelector) { try Selector("\(name) = 'v'") }
+            }
         }
 
         @Test(

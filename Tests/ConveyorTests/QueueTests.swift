@@ -20,6 +20,8 @@ struct QueueTests {
         #expect(sent.destination == .queue(orders))
         #expect(sent.deliveryMode == .persistent)
         #expect(sent.priority == 4)
+        #expect(sent.expiration == 0, "no time-to-live: never expires")
+        #expect(sent.deliveryTime == sent.timestamp, "no delivery delay: deliverable at once")
 
         let consumer = try session.createConsumer(for: .queue(orders))
         let received = try #require(try await consumer.receive(timeout: .seconds(2)))
@@ -31,6 +33,8 @@ struct QueueTests {
         #expect(received.redelivered == false)
         #expect(received.deliveryCount == 1)
         #expect(try received.property("JMSXDeliveryCount", as: Int.self) == 1)
+        #expect(Set(received.propertyNames) == ["region", "JMSXDeliveryCount"])
+        #expect(received.timestamp == sent.timestamp && received.expiration == 0)
     }
 
     @Test(arguments: StoreKind.allCases)

@@ -237,4 +237,45 @@ struct SelectorConsumerTests {
         let back = try await session.createDurableConsumer(for: topic, name: "s", selector: "color = 'red'")
         #expect(try await back.receive(timeout: .seconds(1))?.text == "kept")
     }
+
+    @Test(arguments: StoreKind.allCases)
+    func jmsxDeliveryCountSelectsByTheCountOfTheComingDelivery(kind: StoreKind) async throws {
+        let fixture = try Fixture(kind)
+        defer { fixture.close() }
+        let queue = Queue("delivery-count-selector")
+        try await fixture.connection.createSession().createProducer(for: .queue(queue)).sendTexts(2)
+
+        let firstBrowser = try fixture.connection.createSession().createBrowser(for: queue, selector: "JMSXDeliveryCount = 1")
+        #expect(try firstBrowser.messages().map(\.text) == ["0", "1"], "a browser sees what a consumer would get")
+        let session = try fixture.connection.createSession(.transacted)
+        let firsts = try session.createConsumer(for: .queue(queue), selector: "JMSXDeliveryCount = 1")
+        let first = try await firsts.receive(2, timeout: .seconds(1))
+        #expect(first.map(\.text) == ["0", "1"])
+        #expect(first.allSatisfy { $0.property("JMSXDeliveryCount") == .int32(1) })
+        try await firsts.close()
+        try await session.rollback()
+
+        let other = try fixture.connection.createSession()
+        #expect(try await other.createConsumer(for: .queue(queue), selector: "JMSXDeliveryCount = 1").receive(timeout: .milliseconds(100)) == nil)
+        #expect(try other.createBrowser(for: queue, selector: "JMSXDeliveryCount = 2").messages().map(\.text) == ["0", "1"])
+        let redeliveries = try other.createConsumer(for: .queue(queue), selector: "JMSXDeliveryCount > 1 AND JMSRedelivered IS NULL")
+        let again = try await redeliveries.receive(2, timeout: .seconds(1))
+        #expect(again.map(\.text) == ["0", "1"])
+        #expect(again.allSatisfy { $0.redelivered && $0.deliveryCount == 2 })
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func aTopicSubscriberSeesJMSXDeliveryCountOfOne(kind: StoreKind) async throws {
+        let fixture = try Fixture(kind, clientID: "counting")
+        defer { fixture.close() }
+        let topic = Topic("delivery-count-topic")
+        let session = try fixture.connection.createSession()
+        let plain = try session.createConsumer(for: .topic(topic), selector: "JMSXDeliveryCount = 1")
+        let durable = try await session.createDurableConsumer(for: topic, name: "d", selector: "JMSXDeliveryCount = 1")
+        let never = try session.createConsumer(for: .topic(topic), selector: "JMSXDeliveryCount <> 1 OR JMSXDeliveryCount IS NULL")
+        try await session.createProducer(for: .topic(topic)).send(.text("news"))
+        #expect(try await plain.receive(timeout: .seconds(1))?.text == "news")
+        #expect(try await durable.receive(timeout: .seconds(1))?.deliveryCount == 1)
+        #expect(try await never.receive(timeout: .milliseconds(100)) == nil)
+    }
 }

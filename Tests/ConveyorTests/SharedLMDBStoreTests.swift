@@ -148,6 +148,20 @@ struct SharedLMDBStoreTests {
     }
 
     @Test
+    func theClaimFilterSeesTheRecordedDeliveryCount() throws {
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url, options: Self.shared)
+        _ = try store.open()
+        defer { store.close() }
+        try store.commit(StoreBatch((1...3).map { .add(StoredMessage(sequence: $0, message: message($0), targets: [.queue("q")])) }))
+        try store.commit(StoreBatch([.setDeliveryCount(sequence: 2, in: .queue("q"), count: 1)]))
+        // What a consumer with the selector `JMSXDeliveryCount > 1` asks: redeliveries only.
+        let redeliveries = try Selector("JMSXDeliveryCount > 1")
+        let claimed = try store.claim(in: .queue("q"), limit: 10) { redeliveries.matchesDelivery(of: $0) }
+        #expect(claimed.map(\.sequence) == [2])
+    }
+
+    @Test
     func acknowledgingOrDroppingAQueueDeletesItsClaims() throws {
         let directory = SharedTemporaryDirectory()
         let store = LMDBStore(directory: directory.url, options: Self.shared)

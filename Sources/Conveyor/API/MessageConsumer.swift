@@ -56,7 +56,7 @@ public final class MessageConsumer: Sendable {
     var hasListener: Bool { listening.load(ordering: .acquiring) }
 
     func accepts(_ message: Message) -> Bool {
-        selector?.matches(message) ?? true
+        selector?.matchesDelivery(of: message) ?? true
     }
 
     /// Something this consumer may be waiting for happened: a message arrived, the connection started.

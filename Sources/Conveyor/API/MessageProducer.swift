@@ -154,6 +154,7 @@ public final class MessageProducer: Sendable {
     private func stamp(_ original: Message, destination override: Destination?, options: SendOptions) throws(ConveyorError) -> (QueueEntry, SendTarget) {
         try session.checkOpen()
         try options.validate()
+        try original.body.validate()
         let destination: Destination
         let target: SendTarget
         if let override, let own = self.destination, override != own {

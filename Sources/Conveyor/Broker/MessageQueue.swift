@@ -897,7 +897,7 @@ final class MessageQueue: Sendable {
     func browse(selector: Selector?) throws(ConveyorError) -> [Message] {
         let now = WallClock.nowMillis()
         func accepts(_ entry: QueueEntry) -> Bool {
-            !entry.isExpired(at: now) && (selector?.matches(entry.message) ?? true)
+            !entry.isExpired(at: now) && (selector?.matchesDelivery(of: entry.message) ?? true)
         }
         let (resident, storedAfter, inTransit) = state.withLock { state in
             // A shared store holds every message, the ones claimed here included.

@@ -64,7 +64,7 @@ final class Subscription: Sendable {
                 return false
             }
         }
-        return selector?.matches(message) ?? true
+        return selector?.matchesDelivery(of: message) ?? true
     }
 
     /// Counts a new consumer (the consumer registers itself with ``queue``).

@@ -1,7 +1,16 @@
 /// Typed application properties (JMS 3.1 §3.5).
 extension Message {
-    /// The names of the application properties that are set.
-    public var propertyNames: [String] { Array(properties.keys) }
+    /// The name of the JMS-defined property that holds ``deliveryCount`` on a delivered message.
+    static let jmsxDeliveryCount = "JMSXDeliveryCount"
+
+    /// The names of the properties that are set: the application properties and, on a delivered
+    /// message, `JMSXDeliveryCount` (so that every name listed here answers ``propertyExists(_:)``,
+    /// and every name that exists is listed, as JMS `getPropertyNames` does).
+    public var propertyNames: [String] {
+        var names = Array(properties.keys)
+        if deliveryCount > 0, properties[Message.jmsxDeliveryCount] == nil { names.append(Message.jmsxDeliveryCount) }
+        return names
+    }
 
     /// Whether a property is set. `JMSXDeliveryCount` is always present on a delivered message.
     /// - Parameter name: The property name.
@@ -13,11 +22,17 @@ extension Message {
     /// - Parameter name: The property name (case-sensitive).
     public func property(_ name: String) -> MessageValue? {
         if let value = properties[name] { return value }
-        if name == "JMSXDeliveryCount", deliveryCount > 0 { return .int32(Int32(clamping: deliveryCount)) }
+        if name == Message.jmsxDeliveryCount, deliveryCount > 0 { return .int32(Int32(clamping: deliveryCount)) }
         return nil
     }
 
     /// A property read as `T` with the JMS conversion rules, or `nil` when it is not set.
+    ///
+    /// A missing property is `nil` whatever `T` is. JMS answers differently per type
+    /// (`getStringProperty` gives `null`, `getBooleanProperty` gives `false`, the numeric getters
+    /// throw `NumberFormatException`); in Swift the optional says "not set" for every type, so
+    /// write `?? false` where the JMS default is wanted. A property that is set but does not
+    /// convert (`"abc"` read as `Int32`, a `Double` read as `Int64`) throws instead.
     /// - Parameters:
     ///   - name: The property name.
     ///   - type: The type to read it as (`Bool`, `Int8` … `Int64`, `Int`, `Float`, `Double`, `String`).
@@ -32,7 +47,11 @@ extension Message {
     ///   - value: A boolean, integer, floating-point or string value.
     ///   - name: A Java identifier that is not a selector keyword and does not start with `JMS`
     ///     (except the `JMSX` group and user properties, such as `JMSXGroupID`, and `JMS_` vendor ones).
-    /// - Throws: ``ConveyorError/Code/messageFormat`` for an invalid name or a byte-array value.
+    ///     The `JMSX` properties have the types JMS gives them: `JMSXGroupID`, `JMSXUserID` and
+    ///     `JMSXAppID` are strings; `JMSXGroupSeq` is an `int` (any integer in `Int32` range, stored
+    ///     as ``MessageValue/int32(_:)``).
+    /// - Throws: ``ConveyorError/Code/messageFormat`` for an invalid name, a byte-array value, or a
+    ///   `JMSX` property of the wrong type.
     public mutating func setProperty(_ value: some MessageValueConvertible, forName name: String) throws(ConveyorError) {
         try setProperty(value: value.messageValue, forName: name)
     }
@@ -47,7 +66,7 @@ extension Message {
         if case .bytes = value {
             throw .messageFormat("property '\(name)': byte arrays are not allowed as property values")
         }
-        properties[name] = value
+        properties[name] = try PropertyName.checkedJMSXValue(value, forName: name)
     }
 
     /// Removes one property.
@@ -71,24 +90,51 @@ extension Message {
 
 /// The rules for property names: selector identifiers that are not reserved.
 enum PropertyName {
-    static let reservedWords: Set<String> = [
-        "NULL", "TRUE", "FALSE", "NOT", "AND", "OR", "BETWEEN", "LIKE", "IN", "IS", "ESCAPE",
-    ]
     /// JMS-defined `JMSX` properties an application may set.
     static let settableJMSX: Set<String> = ["JMSXGroupID", "JMSXGroupSeq", "JMSXUserID", "JMSXAppID"]
 
-    static func isIdentifierStart(_ c: Character) -> Bool { c.isLetter || c == "_" || c == "$" }
-    static func isIdentifierPart(_ c: Character) -> Bool { c.isLetter || c.isNumber || c == "_" || c == "$" }
+    /// `value` as the JMS-defined property `name` holds it (JMS 3.1 §3.5.9): the identifiers are
+    /// strings, the group sequence an `int`. Other names keep their value as is.
+    /// - Throws: ``ConveyorError/Code/messageFormat`` when the value has another type (a group ID
+    ///   set as a number would otherwise silently form no group).
+    static func checkedJMSXValue(_ value: MessageValue, forName name: String) throws(ConveyorError) -> MessageValue {
+        guard name.hasPrefix("JMSX") else { return value }
+        if name == "JMSXGroupSeq" {
+            let sequence: Int32? =
+                switch value {
+                case .int8(let v): Int32(v)
+                case .int16(let v): Int32(v)
+                case .int32(let v): v
+                case .int64(let v): Int32(exactly: v)
+                default: nil
+                }
+            guard let sequence else {
+                throw .messageFormat("'JMSXGroupSeq' is an int property; a \(value.typeName) value (\(value)) cannot be set")
+            }
+            return .int32(sequence)
+        }
+        guard case .string = value else {
+            throw .messageFormat("'\(name)' is a String property; a \(value.typeName) value (\(value)) cannot be set")
+        }
+        return value
+    }
 
+    /// Checks `name` with the selector's own identifier rules (``SelectorLexer``, Java's
+    /// `isJavaIdentifierStart`/`isJavaIdentifierPart` on each Unicode scalar, ASCII-only keyword
+    /// folding), so that every property can be named in a selector and every identifier a selector
+    /// accepts can be set: `prix€` is valid, `x²` is not, and `ın` (dotless i) is not the keyword IN.
     static func validate(_ name: String) throws(ConveyorError) {
-        guard let first = name.first else {
+        guard let first = name.unicodeScalars.first else {
             throw .messageFormat("a property name cannot be empty")
         }
-        guard isIdentifierStart(first), name.dropFirst().allSatisfy(isIdentifierPart) else {
+        guard SelectorLexer.isIdentifierStart(first),
+              name.unicodeScalars.dropFirst().allSatisfy(SelectorLexer.isIdentifierPart)
+        else {
             throw .messageFormat(
-                "'\(name)' is not a valid property name: use a letter, '_' or '$' followed by letters, digits, '_' or '$'")
+                "'\(name)' is not a valid property name: use a Java identifier (a letter, '_' or '$' "
+                    + "followed by letters, digits, '_' or '$')")
         }
-        if reservedWords.contains(name.uppercased()) {
+        if SelectorKeyword(word: name) != nil {
             throw .messageFormat("'\(name)' is a selector keyword and cannot be a property name")
         }
         if name.hasPrefix("JMS"), !name.hasPrefix("JMS_"), !settableJMSX.contains(name) {

@@ -69,7 +69,11 @@ public struct Message: Sendable {
     /// JMSRedelivered: the message may have been delivered before without being acknowledged.
     public internal(set) var redelivered: Bool = false
     /// JMSXDeliveryCount: how many times the message has been delivered, this time included.
-    public internal(set) var deliveryCount: Int = 0
+    ///
+    /// Also readable as the property `JMSXDeliveryCount` (see ``property(_:)``), and usable in
+    /// selectors under that name. Settable within the package so that a store can show a selector
+    /// the recorded count of a waiting message.
+    public package(set) var deliveryCount: Int = 0
 
     /// Application properties; read them with ``property(_:)`` or ``property(_:as:)``.
     public internal(set) var properties: [String: MessageValue] {
@@ -134,6 +138,23 @@ public struct Message: Sendable {
     /// The body as bytes, or `nil` if this is not a bytes message.
     public var bytes: Data? {
         if case .bytes(let bytes) = body { return bytes }
+        return nil
+    }
+
+    /// The body as named values, or `nil` if this is not a map message.
+    ///
+    /// Read each value with the JMS conversion rules through ``MessageValue``'s accessors, as in
+    /// `try message.map?["count"]?.asInt64()`.
+    public var map: [String: MessageValue]? {
+        if case .map(let values) = body { return values }
+        return nil
+    }
+
+    /// The body as a sequence of values, or `nil` if this is not a stream message.
+    ///
+    /// Read each value with the JMS conversion rules through ``MessageValue``'s accessors.
+    public var stream: [MessageValue]? {
+        if case .stream(let values) = body { return values }
         return nil
     }
 

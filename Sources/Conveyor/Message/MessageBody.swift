@@ -28,6 +28,15 @@ public enum MessageBody: Sendable, Equatable {
         }
     }
 
+    /// Checks what the enum cannot: a map entry's name must not be empty (JMS `MapMessage` rejects
+    /// an empty name).
+    /// - Throws: ``ConveyorError/Code/messageFormat`` naming the problem.
+    func validate() throws(ConveyorError) {
+        if case .map(let values) = self, values[""] != nil {
+            throw .messageFormat("a MapMessage entry has an empty name; give every entry a non-empty name")
+        }
+    }
+
     /// An estimate of the body's size in bytes, used for limits and statistics.
     public var byteCount: Int {
         switch self {

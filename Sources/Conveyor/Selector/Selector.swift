@@ -8,7 +8,12 @@
 ///
 /// - identifiers name properties (case-sensitive, `NULL` when not set) or one of the headers
 ///   `JMSDeliveryMode` (`'PERSISTENT'` or `'NON_PERSISTENT'`), `JMSPriority`, `JMSMessageID`,
-///   `JMSTimestamp`, `JMSCorrelationID` and `JMSType`;
+///   `JMSTimestamp`, `JMSCorrelationID` and `JMSType`; the other headers (`JMSDestination`,
+///   `JMSReplyTo`, `JMSExpiration`, `JMSRedelivered`, `JMSDeliveryTime`) may not be named by a
+///   selector in JMS and here read as unset properties, so they are always NULL;
+/// - `JMSXDeliveryCount` is the count of the delivery being decided: a consumer, browser or
+///   subscription sees `1` for a message never delivered before, `2` for its first redelivery, and so
+///   on, the value the delivered message will carry;
 /// - literals: `'strings'` (`''` is a quote), exact numbers (`42`, `42L`, `0x2A`, `052`),
 ///   approximate numbers (`1.5`, `.5`, `1e3`, `7.0f`), `TRUE` and `FALSE`;
 /// - operators, lowest precedence first: `OR`; `AND`; `NOT`; `=` `<>` `<` `<=` `>` `>=`,
@@ -33,6 +38,9 @@ public struct Selector: Sendable, Hashable, CustomStringConvertible {
     public let expression: String
     /// The compiled expression.
     private let root: SelectorExpression
+    /// Whether the expression names `JMSXDeliveryCount`, so that the broker knows to evaluate it
+    /// with the count of the coming delivery (see ``matchesDelivery(of:)``).
+    private let namesDeliveryCount: Bool
 
     /// Parses a selector; evaluate the result as often as needed.
     /// - Parameter expression: The selector text, for example `"JMSPriority > 5 AND region = 'EU'"`.
@@ -46,6 +54,7 @@ public struct Selector: Sendable, Hashable, CustomStringConvertible {
             throw error.conveyorError(in: expression)
         }
         self.expression = expression
+        self.namesDeliveryCount = root.names(.property(Message.jmsxDeliveryCount))
     }
 
     /// Parses an optional selector, treating no text, empty text and whitespace as no selector.
@@ -63,6 +72,22 @@ public struct Selector: Sendable, Hashable, CustomStringConvertible {
     /// - Returns: `true` only when the selector evaluates to TRUE; FALSE and UNKNOWN do not match.
     public func matches(_ message: Message) -> Bool {
         root.truth(in: message) == true
+    }
+
+    /// Whether the selector is TRUE for the next delivery of a waiting message: the broker's view,
+    /// used when it picks messages for a consumer, a browser or a subscription.
+    ///
+    /// A waiting message records how often it was delivered so far (``Message/deliveryCount`` is 0
+    /// for a new one), while the delivered copy counts the delivery it is part of; so here
+    /// `JMSXDeliveryCount` is one more than the recorded count, and `JMSXDeliveryCount = 1` selects
+    /// exactly the first deliveries. Selectors that do not name it are evaluated as ``matches(_:)``.
+    /// - Parameter message: A message as it waits in a queue or is published to a topic.
+    /// - Returns: `true` only when the selector evaluates to TRUE for that delivery.
+    func matchesDelivery(of message: Message) -> Bool {
+        guard namesDeliveryCount else { return matches(message) }
+        var delivery = message
+        delivery.deliveryCount += 1
+        return matches(delivery)
     }
 
     /// Evaluates the selector for a message under three-valued logic.

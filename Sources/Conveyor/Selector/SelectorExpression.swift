@@ -97,6 +97,21 @@ indirect enum SelectorExpression: Sendable {
         }
     }
 
+    /// Whether the expression refers to `field` anywhere.
+    /// - Parameter field: A header field or property.
+    /// - Returns: `true` when some identifier of the expression is `field`.
+    func names(_ field: SelectorField) -> Bool {
+        switch self {
+        case .literal: false
+        case .field(let f): f == field
+        case .not(let e), .sign(let e, _): e.names(field)
+        case .and(let es), .or(let es): es.contains { $0.names(field) }
+        case .comparison(_, let l, let r), .arithmetic(_, let l, let r): l.names(field) || r.names(field)
+        case .between(let e, let low, let high, _): e.names(field) || low.names(field) || high.names(field)
+        case .like(let f, _, _), .in(let f, _, _), .isNull(let f, _): f == field
+        }
+    }
+
     // MARK: - Evaluation
 
     /// The expression's truth value for `message`.
