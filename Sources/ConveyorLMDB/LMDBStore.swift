@@ -95,6 +95,11 @@ public final class LMDBStore: MessageStore {
     /// `true`: commits write and, in the durable modes, sync to disk.
     public var commitMayBlock: Bool { true }
 
+    /// `false` when the store logs deliveries (``logsDeliveries``): ``recordDeliveries(_:)`` is then
+    /// one `pwrite` to the delivery log under a lock of its own (only a log that grew past a few
+    /// megabytes with no commit at all is folded by a commit there). Otherwise it commits.
+    public var recordingDeliveriesMayBlock: Bool { !logsDeliveries }
+
     /// `true`: a broker keeps a window of each queue in memory and reads the rest from the map.
     public var pagesMessages: Bool { true }
 

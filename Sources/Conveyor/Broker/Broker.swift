@@ -29,6 +29,8 @@ public final class Broker: Sendable {
     private let connectionIDs = Atomic<UInt64>(0)
     let registry = Mutex(Registry())
     private let blockingCommits: DispatchQueue?
+    /// The store's ``MessageStore/recordingDeliveriesMayBlock``, read once.
+    private let recordingDeliveriesMayBlock: Bool
     /// Page reads running in the background for the queues' memory windows (see ``QueuePager``).
     let backgroundPageReads = DispatchGroup()
 
@@ -63,6 +65,7 @@ public final class Broker: Sendable {
         // share one fsync among them; each session still awaits its own commits in order.
         self.blockingCommits = store.commitMayBlock
             ? DispatchQueue(label: "conveyor.store-commits", attributes: .concurrent) : nil
+        self.recordingDeliveriesMayBlock = store.recordingDeliveriesMayBlock
         let sharedStore = store as? any SharedMessageStore
         self.shared = sharedStore?.isSharedAcrossProcesses == true ? sharedStore : nil
         let recovery = try store.open()
@@ -735,8 +738,13 @@ public final class Broker: Sendable {
     }
 
     /// Writes delivery counts before the messages are delivered (see
-    /// ``MessageStore/recordDeliveries(_:)``), off Swift's cooperative pool like a commit.
+    /// ``MessageStore/recordDeliveries(_:)``): off Swift's cooperative pool like a commit if that may
+    /// block (``MessageStore/recordingDeliveriesMayBlock``), else right here.
     func recordDeliveries(_ batch: StoreBatch) async throws(ConveyorError) {
+        guard recordingDeliveriesMayBlock else {
+            try store.recordDeliveries(batch)
+            return
+        }
         try await writeToStore { store throws(ConveyorError) in try store.recordDeliveries(batch) }
     }
 

@@ -201,6 +201,12 @@ public protocol MessageStore: AnyObject, Sendable {
     /// it off Swift's cooperative thread pool.
     var commitMayBlock: Bool { get }
 
+    /// Whether ``recordDeliveries(_:)`` may block the calling thread on I/O; ``commitMayBlock`` by
+    /// default. A store that records deliveries with a plain write and no sync says `false`, and the
+    /// broker then records them on the consumer's own thread, sparing it two thread hand-offs
+    /// before each fetched batch is delivered.
+    var recordingDeliveriesMayBlock: Bool { get }
+
     /// Whether the broker should keep only a window of each durable queue's backlog in memory and
     /// read the rest through ``messages(in:after:limit:)`` as consumers drain it (`true` for the
     /// disk engines, so a backlog larger than memory stays on disk; `false` for the memory store).
@@ -247,6 +253,9 @@ public protocol MessageStore: AnyObject, Sendable {
 }
 
 extension MessageStore {
+    /// ``commitMayBlock``: a store that records deliveries by committing them blocks as a commit does.
+    public var recordingDeliveriesMayBlock: Bool { commitMayBlock }
+
     /// Commits the batch: a store without a cheaper way to record deliveries makes them as durable
     /// as any other change.
     /// - Parameter batch: Delivery-count updates.

@@ -84,6 +84,10 @@ public final class FileStore: MessageStore {
     /// `true`: commits write to files and, in the durable modes, sync them.
     public var commitMayBlock: Bool { true }
 
+    /// `false`: ``recordDeliveries(_:)`` is one append with no sync. It takes the store's lock, which
+    /// a sync holds only when a segment fills up or a compaction step runs, as page reads do.
+    public var recordingDeliveriesMayBlock: Bool { false }
+
     /// `true`: bodies stay on disk until ``messages(in:after:limit:)`` reads them.
     public var pagesMessages: Bool { true }
 
