@@ -259,6 +259,7 @@ public final class Broker: Sendable {
             }
             for (name, item) in registry.temporaryTopics where item.owner == connection.id {
                 registry.temporaryTopics[name] = nil
+                item.router.markDeleted()
                 dropped.append(contentsOf: item.router.current.map(\.queue))
             }
             return dropped
@@ -346,10 +347,22 @@ public final class Broker: Sendable {
                     throw .illegalState("\(topic) still has subscribers; close them before deleting it")
                 }
                 registry.temporaryTopics[topic.name] = nil
+                item.router.markDeleted()
                 return []
             }
         }
         for queue in queues { _ = queue.removeAll(markingDeleted: true) }
+    }
+
+    /// Refuses a send through a resolved target whose temporary destination has since been deleted
+    /// (a producer keeps its target; the queue or topic may go with its connection meanwhile).
+    /// - Throws: ``ConveyorError/Code/invalidDestination`` if it was deleted.
+    func checkNotDeleted(_ target: SendTarget, _ destination: Destination) throws(ConveyorError) {
+        let isDeleted = switch target {
+        case .queue(let queue): queue.isDeleted
+        case .topic(let router): router.isDeleted
+        }
+        if isDeleted { throw Self.deletedTemporary(destination) }
     }
 
     private static func deletedTemporary(_ destination: Destination) -> ConveyorError {
