@@ -532,7 +532,8 @@ public final class Broker: Sendable {
 
     /// Deletes a durable subscription and its messages.
     /// - Throws: ``ConveyorError/Code/invalidDestination`` if there is none by that name,
-    ///   ``ConveyorError/Code/illegalState`` while a consumer is open on it.
+    ///   ``ConveyorError/Code/illegalState`` while a consumer is open on it or a message it delivered
+    ///   is unacknowledged or part of an uncommitted transaction.
     func unsubscribe(_ key: SubscriptionKey) async throws(ConveyorError) {
         syncSharedSubscriptions()
         let subscription = try registry.withLock { (registry) throws(ConveyorError) -> Subscription in
@@ -541,6 +542,10 @@ public final class Broker: Sendable {
             }
             if subscription.activeConsumers > 0 {
                 throw .illegalState("the durable subscription '\(key)' has an active consumer; close it before unsubscribing")
+            }
+            // JMS: nor while a message it delivered awaits acknowledgement or a pending transaction.
+            if subscription.queue.statistics().inFlight > 0 {
+                throw .illegalState("the durable subscription '\(key)' has delivered messages not yet acknowledged or committed; acknowledge, commit, recover or roll back first")
             }
             registry.durableSubscriptions[key] = nil
             registry.topics[subscription.topic.name]?.remove(subscription)
