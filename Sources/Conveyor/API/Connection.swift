@@ -145,7 +145,8 @@ public final class Connection: Sendable {
     /// Deletes a durable subscription of this connection's client and its messages.
     /// - Parameter name: The subscription name.
     /// - Throws: ``ConveyorError/Code/invalidDestination`` if there is no such subscription,
-    ///   ``ConveyorError/Code/illegalState`` while a consumer is open on it or the connection is closed.
+    ///   ``ConveyorError/Code/illegalState`` while a consumer is open on it, while a message it delivered
+    ///   is unacknowledged or part of an uncommitted transaction (JMS), or if the connection is closed.
     public func unsubscribe(_ name: String) async throws(ConveyorError) {
         _ = try openSessions()
         try await broker.unsubscribe(SubscriptionKey(clientID: clientID, name: name))

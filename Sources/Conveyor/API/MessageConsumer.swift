@@ -267,6 +267,11 @@ public final class MessageConsumer: Sendable {
             return true
         }
         if session.mode.acknowledgesOnDelivery {
+            if session.takeListenerRecovery() {
+                // The listener called recover(): its message was not acknowledged yet, so it comes again.
+                session.redeliverAfterListenerFailure(delivered, from: queue)
+                return true
+            }
             do {
                 try await session.acknowledge(delivered, from: queue)
             } catch {

@@ -56,9 +56,11 @@ public final class MessageProducer: Sendable {
     ///   - message: The message; its provider-set headers are overwritten.
     ///   - options: Overrides the producer's ``options`` for this send.
     /// - Returns: The message as sent, headers set.
-    /// - Throws: ``ConveyorError/Code/illegalState`` if closed, ``ConveyorError/Code/invalidDestination``
-    ///   if the producer has no destination or it was deleted, ``ConveyorError/Code/messageFormat`` for
-    ///   invalid options, ``ConveyorError/Code/storage`` if the store failed (nothing was sent).
+    /// - Throws: ``ConveyorError/Code/illegalState`` if closed, ``ConveyorError/Code/unsupportedOperation``
+    ///   if the producer was created without a destination (use ``send(_:to:options:)``),
+    ///   ``ConveyorError/Code/invalidDestination`` if its temporary destination was deleted,
+    ///   ``ConveyorError/Code/messageFormat`` for invalid options, ``ConveyorError/Code/storage`` if the
+    ///   store failed (nothing was sent).
     @discardableResult
     public func send(_ message: Message, options: SendOptions? = nil) async throws(ConveyorError) -> Message {
         try await send(message, destination: nil, options: options)
@@ -175,8 +177,10 @@ public final class MessageProducer: Sendable {
             destination = own
             target = cached
         } else {
-            throw .invalidDestination("this producer has no destination; pass one with send(_:to:)")
+            // JMS `MessageProducer.send(Message)` on a producer created without a destination.
+            throw ConveyorError(.unsupportedOperation, "this producer has no destination; pass one with send(_:to:)")
         }
+        if destination.isTemporary { try session.broker.checkNotDeleted(target, destination) }
         var message = original
         let sequence = session.broker.nextSequence()
         let now = WallClock.nowMillis()

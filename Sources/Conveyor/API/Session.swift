@@ -31,6 +31,9 @@ public final class Session: Sendable, MessageAcknowledging {
         /// The listener call in progress, if any: its consumer and its number.
         var listenerCall: (consumer: ObjectIdentifier, number: UInt64)?
         var listenerCallCount: UInt64 = 0
+        /// Whether ``Session/recover()`` was called during the listener call in progress, in an auto
+        /// mode: its message is then delivered again instead of being acknowledged.
+        var recoversListenerMessage = false
         /// Threads blocked in `close()` or `stop()` until the listener call in progress returns.
         var listenerCallWaiters: [DispatchSemaphore] = []
     }
@@ -218,12 +221,17 @@ public final class Session: Sendable, MessageAcknowledging {
 
     /// Stops and restarts delivery from the oldest unacknowledged message: every message delivered
     /// and not acknowledged is delivered again, flagged redelivered, with its delivery count raised.
+    ///
+    /// In an auto mode, called from a message listener, the listener's own message is the one not yet
+    /// acknowledged: it is delivered again once the listener returns (JMS), instead of being
+    /// acknowledged.
     /// - Throws: ``ConveyorError/Code/illegalState`` in a transacted session or if closed.
     public func recover() async throws(ConveyorError) {
         try checkOpen()
         guard !isTransacted else { throw .illegalState("recover() is not allowed in a transacted session; use rollback()") }
         let deliveries = state.withLock { state in
             defer { state.unacknowledged = [] }
+            if mode.acknowledgesOnDelivery, state.listenerCall != nil { state.recoversListenerMessage = true }
             return state.unacknowledged
         }
         putBack(deliveries, includingPrefetched: true)
@@ -348,8 +356,17 @@ public final class Session: Sendable, MessageAcknowledging {
         queue.markAcknowledged(bytes: entry.message.body.byteCount)
     }
 
-    /// Hands a message a listener failed on back to its queue, so it is delivered again (after the
-    /// redelivery delay, or to the dead letter queue once the policy's maximum is reached).
+    /// Whether ``recover()`` was called during the listener call in progress (auto modes); clears it.
+    func takeListenerRecovery() -> Bool {
+        state.withLock { state in
+            defer { state.recoversListenerMessage = false }
+            return state.recoversListenerMessage
+        }
+    }
+
+    /// Hands a message a listener failed on (or recovered, in an auto mode) back to its queue, so it
+    /// is delivered again (after the redelivery delay, or to the dead letter queue once the policy's
+    /// maximum is reached).
     func redeliverAfterListenerFailure(_ delivered: QueueEntry, from queue: MessageQueue) {
         guard mode.acknowledgesOnDelivery else { return }
         var entry = delivered
@@ -441,6 +458,7 @@ public final class Session: Sendable, MessageAcknowledging {
             guard !isClosed, connection.isStarted else { return nil }
             state.listenerCallCount &+= 1
             state.listenerCall = (ObjectIdentifier(consumer), state.listenerCallCount)
+            state.recoversListenerMessage = false
             return ListenerCall(consumer: consumer, number: state.listenerCallCount)
         }
     }

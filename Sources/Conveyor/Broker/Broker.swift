@@ -262,6 +262,7 @@ public final class Broker: Sendable {
             }
             for (name, item) in registry.temporaryTopics where item.owner == connection.id {
                 registry.temporaryTopics[name] = nil
+                item.router.markDeleted()
                 dropped.append(contentsOf: item.router.current.map(\.queue))
             }
             return dropped
@@ -349,10 +350,22 @@ public final class Broker: Sendable {
                     throw .illegalState("\(topic) still has subscribers; close them before deleting it")
                 }
                 registry.temporaryTopics[topic.name] = nil
+                item.router.markDeleted()
                 return []
             }
         }
         for queue in queues { _ = queue.removeAll(markingDeleted: true) }
+    }
+
+    /// Refuses a send through a resolved target whose temporary destination has since been deleted
+    /// (a producer keeps its target; the queue or topic may go with its connection meanwhile).
+    /// - Throws: ``ConveyorError/Code/invalidDestination`` if it was deleted.
+    func checkNotDeleted(_ target: SendTarget, _ destination: Destination) throws(ConveyorError) {
+        let isDeleted = switch target {
+        case .queue(let queue): queue.isDeleted
+        case .topic(let router): router.isDeleted
+        }
+        if isDeleted { throw Self.deletedTemporary(destination) }
     }
 
     private static func deletedTemporary(_ destination: Destination) -> ConveyorError {
@@ -522,7 +535,8 @@ public final class Broker: Sendable {
 
     /// Deletes a durable subscription and its messages.
     /// - Throws: ``ConveyorError/Code/invalidDestination`` if there is none by that name,
-    ///   ``ConveyorError/Code/illegalState`` while a consumer is open on it.
+    ///   ``ConveyorError/Code/illegalState`` while a consumer is open on it or a message it delivered
+    ///   is unacknowledged or part of an uncommitted transaction.
     func unsubscribe(_ key: SubscriptionKey) async throws(ConveyorError) {
         syncSharedSubscriptions()
         let subscription = try registry.withLock { (registry) throws(ConveyorError) -> Subscription in
@@ -531,6 +545,10 @@ public final class Broker: Sendable {
             }
             if subscription.activeConsumers > 0 {
                 throw .illegalState("the durable subscription '\(key)' has an active consumer; close it before unsubscribing")
+            }
+            // JMS: nor while a message it delivered awaits acknowledgement or a pending transaction.
+            if subscription.queue.statistics().inFlight > 0 {
+                throw .illegalState("the durable subscription '\(key)' has delivered messages not yet acknowledged or committed; acknowledge, commit, recover or roll back first")
             }
             registry.durableSubscriptions[key] = nil
             registry.topics[subscription.topic.name]?.remove(subscription)

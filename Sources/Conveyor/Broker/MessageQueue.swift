@@ -922,6 +922,9 @@ final class MessageQueue: Sendable {
         }
     }
 
+    /// Whether the queue was deleted (a temporary queue, or a subscription's queue).
+    var isDeleted: Bool { state.withLock { $0.isDeleted } }
+
     /// Removes every waiting message (pending and scheduled) and returns them.
     func removeAll(markingDeleted: Bool = false) -> [QueueEntry] {
         let (removed, waiters) = state.withLock { state -> ([QueueEntry], [Parker]) in

@@ -97,6 +97,13 @@ final class TopicRouter: Sendable {
     let topic: Topic
     private let subscriptions = Mutex<[Subscription]>([])
     private let duplicates: Mutex<DuplicateWindow>
+    private let deleted = Atomic<Bool>(false)
+
+    /// Whether this (temporary) topic was deleted, explicitly or with its connection: sends to it fail.
+    var isDeleted: Bool { deleted.load(ordering: .acquiring) }
+
+    /// Marks the topic deleted; see ``isDeleted``.
+    func markDeleted() { deleted.store(true, ordering: .releasing) }
 
     init(topic: Topic, duplicateWindow: Int) {
         self.topic = topic
