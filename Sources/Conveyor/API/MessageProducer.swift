@@ -74,7 +74,7 @@ public final class MessageProducer: Sendable {
     ///   - options: Overrides the producer's ``options`` for this send.
     /// - Returns: The message as sent, headers set.
     /// - Throws: As ``send(_:options:)``; ``ConveyorError/Code/unsupportedOperation`` if the producer
-    ///   was created with a destination (JMS forbids naming another one per send).
+    ///   was created with a destination (JMS forbids naming one per send, even the same).
     @discardableResult
     public func send(_ message: Message, to destination: Destination, options: SendOptions? = nil) async throws(ConveyorError) -> Message {
         try await send(message, destination: destination, options: options)
@@ -159,9 +159,11 @@ public final class MessageProducer: Sendable {
         try original.body.validate()
         let destination: Destination
         let target: SendTarget
-        if let override, let own = self.destination, override != own {
+        if override != nil, let own = self.destination {
+            // JMS `send(Destination, Message)`: not on a producer created with a destination, even
+            // naming that same one.
             throw ConveyorError(.unsupportedOperation,
-                                "this producer sends to \(own); create a producer without a destination to name one per send")
+                                "this producer sends to \(own); use send(_:) or create a producer without a destination to name one per send")
         }
         if let override, override != self.destination {
             destination = override
