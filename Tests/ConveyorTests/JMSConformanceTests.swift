@@ -208,6 +208,25 @@ struct JMSConformanceTests {
         #expect(try await waiting.value == nil)
     }
 
+    @Test(.timeLimit(.minutes(1)), arguments: StoreKind.allCases)
+    func twoTasksReceivingFromOneConsumerBothGetAMessage(kind: StoreKind) async throws {
+        // JMS leaves a session's concurrency to the application; a second waiting receive must
+        // still not leave the first waiting for good.
+        let fixture = try Fixture(kind)
+        defer { fixture.close() }
+        let queue = Destination.queue(Queue("two-receivers"))
+        let consumer = try fixture.connection.createSession().createConsumer(for: queue)
+        let first = Task { try await consumer.receive(timeout: .seconds(20))?.text }
+        let second = Task { try await consumer.receive(timeout: .seconds(20))?.text }
+        #expect(await waitUntil { consumer.parkedReceives == 2 })
+
+        let producer = try fixture.connection.createSession().createProducer(for: queue)
+        try await producer.send(.text("a"))
+        try await producer.send(.text("b"))
+        let received = [try await first.value, try await second.value].compactMap { $0 }
+        #expect(received.sorted() == ["a", "b"])
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aReceiveWaitingWhileStoppedGetsTheMessageAfterStart(kind: StoreKind) async throws {
         let fixture = try Fixture(kind)

@@ -36,6 +36,8 @@ public final class MessageConsumer: Sendable {
     private let state = Mutex(State())
     private let listening = Atomic<Bool>(false)
     private let parker = Parker()
+    /// How many receives are parked waiting for a message; for tests.
+    var parkedReceives: Int { parker.parkedCount }
 
     init(session: Session, destination: Destination, queue: MessageQueue, selector: Selector?, subscription: Subscription?, exclusive: Bool) {
         self.session = session

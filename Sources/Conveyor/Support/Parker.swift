@@ -1,30 +1,34 @@
 import Synchronization
 
-/// A one-waiter wake-up signal for tasks: ``park(until:)`` suspends (never blocking a thread) until
+/// A wake-up signal for tasks: ``park(until:)`` suspends (never blocking a thread) until
 /// ``unpark()`` is called, a deadline passes or the task is cancelled.
 ///
 /// An `unpark()` with nobody parked leaves a permit, so a wake-up that races ahead of the wait is not
-/// lost. Wake-ups are hints: the parked side re-checks its condition after every return.
+/// lost. Wake-ups are hints: the parked side re-checks its condition after every return. Usually one
+/// task parks at a time (a consumer's receive); when several do (two tasks receiving from one
+/// consumer, which JMS leaves to the application), `unpark()` wakes them all and each re-checks, so
+/// none is left waiting for good.
 final class Parker: Sendable {
     private struct State {
         var permit = false
-        var waiter: UnsafeContinuation<Void, Never>?
-        var generation: UInt64 = 0
+        /// The parked tasks, each with the ticket its deadline timer expires it by.
+        var waiters: [(ticket: UInt64, continuation: UnsafeContinuation<Void, Never>)] = []
+        var nextTicket: UInt64 = 0
     }
 
     private let state = Mutex(State())
 
-    /// Wakes the parked task, or leaves a permit for the next `park`.
+    /// Wakes every parked task, or leaves a permit for the next `park`.
     func unpark() {
-        let waiter = state.withLock { state -> UnsafeContinuation<Void, Never>? in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
+        let waiters = state.withLock { state -> [UnsafeContinuation<Void, Never>] in
+            guard !state.waiters.isEmpty else {
+                state.permit = true
+                return []
             }
-            state.permit = true
-            return nil
+            defer { state.waiters.removeAll(keepingCapacity: true) }
+            return state.waiters.map(\.continuation)
         }
-        waiter?.resume()
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Suspends until woken, until `deadline` (if any), or until the task is cancelled.
@@ -41,23 +45,23 @@ final class Parker: Sendable {
         await withTaskCancellationHandler {
             var timer: Task<Void, Never>?
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-                let generation = state.withLock { state -> UInt64? in
+                let ticket = state.withLock { state -> UInt64? in
                     if state.permit {
                         state.permit = false
                         return nil
                     }
-                    state.generation &+= 1
-                    state.waiter = continuation
-                    return state.generation
+                    state.nextTicket &+= 1
+                    state.waiters.append((state.nextTicket, continuation))
+                    return state.nextTicket
                 }
-                guard let generation else {
+                guard let ticket else {
                     continuation.resume()
                     return
                 }
                 if let deadline {
                     timer = Task { [self] in
                         try? await Task.sleep(until: deadline, clock: .continuous)
-                        expire(generation)
+                        expire(ticket)
                     }
                 }
             }
@@ -67,11 +71,14 @@ final class Parker: Sendable {
         }
     }
 
-    private func expire(_ generation: UInt64) {
+    /// How many tasks are parked now; for tests.
+    var parkedCount: Int { state.withLock { $0.waiters.count } }
+
+    /// Wakes the task parked with `ticket` when its deadline passes, if it is still parked.
+    private func expire(_ ticket: UInt64) {
         let waiter = state.withLock { state -> UnsafeContinuation<Void, Never>? in
-            guard state.generation == generation, let waiter = state.waiter else { return nil }
-            state.waiter = nil
-            return waiter
+            guard let index = state.waiters.firstIndex(where: { $0.ticket == ticket }) else { return nil }
+            return state.waiters.remove(at: index).continuation
         }
         waiter?.resume()
     }
