@@ -594,24 +594,6 @@ extension MessageTests {
         }
 
         @Test(
-            "a name is valid as a property exactly when a selector reads it as an identifier",
-            arguments: [
-                ("prix€", true), ("£", true), ("a‿b", true), ("Ⅻ", true), ("e\u{301}", true), ("ın", true),
-                ("x²", false), ("a·b", false), ("½", false), ("a-b", false), ("in", false), ("Escape", false),
-            ] as [(String, Bool)])
-        func namesFollowTheSelectorIdentifierRules(_ name: String, _ valid: Bool) async throws {
-            var message = Message.empty
-            if valid {
-                try message.setProperty("v", forName: name)
-                let selector = try Selector("\(name) = 'v'")
-                #expect(selector.matches(message), "a selector finds the property it names")
-            } else {
-                await expectError(.messageFormat) { try message.setProperty("v", forName: name) }
-                await expectError(.invalidSelector) { try Selector("\(name) = 'v'") }
-            }
-        }
-
-        @Test(
             "invalid names are rejected",
             arguments: [
                 "", "queue://", "topic://", String(repeating: "a", count: 300),
