@@ -54,6 +54,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Runs per workload and store.")
     var runs: Int = 3
 
+    @Option(help: "Multiplies every workload's message count (0.01 for a quick run of the same shape); results of a scaled run are not comparable with the standard figures.")
+    var scale: Double = 1
+
     @Option(help: "Where to create each run's temporary store directory (removed afterwards); the system's temporary directory by default. Put it on the disk you want to measure.")
     var directory: String?
 
@@ -61,6 +64,7 @@ struct BenchCommand: AsyncParsableCommand {
         _ = try selectedWorkloads()
         _ = try selectedStores()
         guard runs >= 1 else { throw CommandLineError("--runs must be at least 1, not \(runs)") }
+        guard scale > 0, scale.isFinite else { throw CommandLineError("--scale must be above zero, not \(scale)") }
     }
 
     func run() async throws {
@@ -82,7 +86,7 @@ struct BenchCommand: AsyncParsableCommand {
                     if id == .m1, workloads.count * stores.count > 1 {
                         result = try runInChildProcess(.m1, on: store)
                     } else {
-                        result = try await WorkloadRunner(store: store, runs: runs, directory: directory.map { URL(fileURLWithPath: $0) }).run(id) { progress in
+                        result = try await WorkloadRunner(store: store, runs: runs, directory: directory.map { URL(fileURLWithPath: $0) }).run(id, scaledBy: scale) { progress in
                             Console.progress(BenchOutput.progress(progress))
                         }
                     }
@@ -105,7 +109,7 @@ struct BenchCommand: AsyncParsableCommand {
         let executable = ConveyorCommand.executable
         let storeName = String(store.name.prefix { $0 != "/" })
         var arguments = ["bench", "--workload", id.rawValue, "--store", storeName, "--durability", durability.rawValue,
-                         "--runs", String(runs), "--format", "json"]
+                         "--runs", String(runs), "--scale", String(scale), "--format", "json"]
         if let directory { arguments += ["--directory", directory] }
         let child = Process()
         child.executableURL = executable

@@ -42,17 +42,53 @@ public enum WorkloadID: String, CaseIterable, Sendable, Codable, CustomStringCon
     }
 
     /// The workload with its standard parameters, or `nil` if it is not implemented yet.
-    public var workload: (any Workload)? {
+    public var workload: (any Workload)? { workload(scaledBy: 1) }
+
+    /// The workload with its message counts multiplied by `scale` (at least one message each) and
+    /// its other parameters standard: a quick, smaller run of the same shape (`conveyor bench
+    /// --scale 0.01`). Results of a scaled run are not comparable with the standard figures.
+    /// - Parameter scale: The factor, above zero; 1 for the standard workload.
+    public func workload(scaledBy scale: Double) -> (any Workload)? {
+        func scaled(_ count: Int) -> Int { max(1, Int((Double(count) * scale).rounded())) }
         switch self {
-        case .w1: QueueTransientWorkload()
-        case .w2: QueuePersistentSyncWorkload()
-        case .w3: QueuePersistentBatchedWorkload()
-        case .w4: TopicFanoutWorkload()
-        case .w5: DurableSubscriptionsWorkload()
-        case .w6: BacklogRecoveryWorkload()
-        case .l1: RequestReplyWorkload()
-        case .m1: BacklogMemoryWorkload()
-        case .x1: CrossProcessWorkload()
+        case .w1:
+            var workload = QueueTransientWorkload()
+            workload.messages = scaled(workload.messages)
+            return workload
+        case .w2:
+            var workload = QueuePersistentSyncWorkload()
+            workload.messages = scaled(workload.messages)
+            return workload
+        case .w3:
+            var workload = QueuePersistentBatchedWorkload()
+            workload.messages = scaled(workload.messages)
+            return workload
+        case .w4:
+            var workload = TopicFanoutWorkload()
+            workload.messages = scaled(workload.messages)
+            return workload
+        case .w5:
+            var workload = DurableSubscriptionsWorkload()
+            workload.messages = scaled(workload.messages)
+            return workload
+        case .w6:
+            var workload = BacklogRecoveryWorkload()
+            workload.messages = scaled(workload.messages)
+            return workload
+        case .l1:
+            var workload = RequestReplyWorkload()
+            workload.messages = scaled(workload.messages)
+            workload.warmUp = scaled(workload.warmUp)
+            return workload
+        case .m1:
+            var workload = BacklogMemoryWorkload()
+            workload.messages = scaled(workload.messages)
+            return workload
+        case .x1:
+            var workload = CrossProcessWorkload()
+            workload.messages = scaled(workload.messages)
+            workload.pacedMessages = scaled(workload.pacedMessages)
+            return workload
         }
     }
 

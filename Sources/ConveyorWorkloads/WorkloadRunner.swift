@@ -54,7 +54,23 @@ public struct WorkloadRunner: Sendable {
     /// - Throws: ``WorkloadError/Code/notImplemented`` for a workload without an implementation, and
     ///   whatever running the workload throws.
     public func run(_ id: WorkloadID, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> WorkloadResult {
-        guard let workload = id.workload else {
+        try await run(id, scaledBy: 1, progress: progress)
+    }
+
+    /// Runs a standard workload with its message counts scaled (see ``WorkloadID/workload(scaledBy:)``)
+    /// ``runs`` times.
+    /// - Parameters:
+    ///   - id: The workload.
+    ///   - scale: The factor for its message counts; 1 for the standard workload.
+    ///   - progress: Told when each run starts and finishes.
+    /// - Returns: The median, lowest and highest rate over the runs, and the other figures.
+    /// - Throws: As ``run(_:progress:)``; ``WorkloadError/Code/invalidParameter`` if `scale` is not
+    ///   above zero.
+    public func run(_ id: WorkloadID, scaledBy scale: Double, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> WorkloadResult {
+        guard scale > 0, scale.isFinite else {
+            throw WorkloadError(.invalidParameter, "the scale must be above zero, not \(scale)")
+        }
+        guard let workload = id.workload(scaledBy: scale) else {
             let available = WorkloadID.implemented.map(\.rawValue).joined(separator: ", ")
             throw WorkloadError(
                 .notImplemented, "workload \(id) (\(id.name)) is not implemented yet; available: \(available)")
