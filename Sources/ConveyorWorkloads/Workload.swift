@@ -12,7 +12,7 @@ public protocol Workload: Sendable {
 
     /// How many messages the workload sends (the `messages` of its result). For a fan-out workload
     /// this counts published messages, not deliveries; for a latency workload, measured round trips.
-    var messages: Int { get }
+    var messages: Int { get set }
 
     /// The unit of ``WorkloadMeasurement/rate``, for example `msg/s`.
     var unit: String { get }

@@ -50,46 +50,28 @@ public enum WorkloadID: String, CaseIterable, Sendable, Codable, CustomStringCon
     /// - Parameter scale: The factor, above zero; 1 for the standard workload.
     public func workload(scaledBy scale: Double) -> (any Workload)? {
         func scaled(_ count: Int) -> Int { max(1, Int((Double(count) * scale).rounded())) }
-        switch self {
-        case .w1:
-            var workload = QueueTransientWorkload()
-            workload.messages = scaled(workload.messages)
-            return workload
-        case .w2:
-            var workload = QueuePersistentSyncWorkload()
-            workload.messages = scaled(workload.messages)
-            return workload
-        case .w3:
-            var workload = QueuePersistentBatchedWorkload()
-            workload.messages = scaled(workload.messages)
-            return workload
-        case .w4:
-            var workload = TopicFanoutWorkload()
-            workload.messages = scaled(workload.messages)
-            return workload
-        case .w5:
-            var workload = DurableSubscriptionsWorkload()
-            workload.messages = scaled(workload.messages)
-            return workload
-        case .w6:
-            var workload = BacklogRecoveryWorkload()
-            workload.messages = scaled(workload.messages)
-            return workload
-        case .l1:
-            var workload = RequestReplyWorkload()
-            workload.messages = scaled(workload.messages)
-            workload.warmUp = scaled(workload.warmUp)
-            return workload
-        case .m1:
-            var workload = BacklogMemoryWorkload()
-            workload.messages = scaled(workload.messages)
-            return workload
-        case .x1:
-            var workload = CrossProcessWorkload()
-            workload.messages = scaled(workload.messages)
-            workload.pacedMessages = scaled(workload.pacedMessages)
-            return workload
+        var workload: any Workload = switch self {
+        case .w1: QueueTransientWorkload()
+        case .w2: QueuePersistentSyncWorkload()
+        case .w3: QueuePersistentBatchedWorkload()
+        case .w4: TopicFanoutWorkload()
+        case .w5: DurableSubscriptionsWorkload()
+        case .w6: BacklogRecoveryWorkload()
+        case .l1: RequestReplyWorkload()
+        case .m1: BacklogMemoryWorkload()
+        case .x1: CrossProcessWorkload()
         }
+        guard scale != 1 else { return workload }
+        workload.messages = scaled(workload.messages)
+        // The counts some workloads send besides the measured ones.
+        if var requestReply = workload as? RequestReplyWorkload {
+            requestReply.warmUp = scaled(requestReply.warmUp)
+            workload = requestReply
+        } else if var crossProcess = workload as? CrossProcessWorkload {
+            crossProcess.pacedMessages = scaled(crossProcess.pacedMessages)
+            workload = crossProcess
+        }
+        return workload
     }
 
     /// Whether the workload can be run.

@@ -39,6 +39,18 @@ extension WorkloadStoreTests {
         #expect(WorkloadStore.named("file/sometimes") == nil)
         #expect(WorkloadStore.named("lmdb/sync/extra") == nil)
     }
+
+    @Test
+    func scalingMultipliesEveryMessageCountOfAWorkload() throws {
+        let requestReply = try #require(WorkloadID.l1.workload(scaledBy: 0.01) as? RequestReplyWorkload)
+        #expect(requestReply.messages == 200)
+        #expect(requestReply.warmUp == 20)
+        let crossProcess = try #require(WorkloadID.x1.workload(scaledBy: 0.01) as? CrossProcessWorkload)
+        #expect(crossProcess.messages == 50)
+        #expect(crossProcess.pacedMessages == 5)
+        #expect(WorkloadID.w2.workload(scaledBy: 0.000_001)?.messages == 1, "at least one message")
+        #expect(WorkloadID.w3.workload?.messages == 200_000, "unscaled: the standard workload")
+    }
 }
 
 extension HeavyTests {
