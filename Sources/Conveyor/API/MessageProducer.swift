@@ -35,6 +35,8 @@ public final class MessageProducer: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Asynchronous sends whose completion handler has not returned.
+    private let asyncSends = InFlightCount()
 
     init(session: Session, destination: Destination?, target: SendTarget?) {
         self.session = session
@@ -83,24 +85,34 @@ public final class MessageProducer: Sendable {
     /// Sends without waiting (JMS 2.0 asynchronous send with a `CompletionListener`): `completion` is
     /// called once the message is stored and visible, or with the error. Sends of one producer complete
     /// in order, and a later `await send` waits for earlier asynchronous ones.
+    ///
+    /// The completion handlers of one session run one at a time, on a thread of the session's own.
+    /// Closing the producer, its session or its connection, and the session's `commit()` and
+    /// `rollback()`, first wait until the sends queued so far are done and their handlers have
+    /// returned. A handler must not close its own producer, session or connection (JMS): such a
+    /// close does not wait, and the sends queued behind it complete with a closed error.
     /// - Parameters:
     ///   - message: The message.
     ///   - destination: Where to send it; `nil` for the producer's destination.
     ///   - options: Overrides the producer's ``options``.
     ///   - completion: Called with the sent message or the error, on an unspecified task.
     public func send(_ message: Message, to destination: Destination? = nil, options: SendOptions? = nil, completion: @escaping Completion) {
+        asyncSends.begin()
+        session.asyncSends.begin()
         let startDrain = state.withLock { state -> Bool in
             state.asyncSends.append(PendingAsyncSend(message: message, destination: destination, options: options ?? state.options, completion: completion))
             defer { state.isDraining = true }
             return !state.isDraining
         }
         if startDrain {
-            Task { await drainAsyncSends() }
+            Task(executorPreference: session.completionExecutor()) { [self] in await drainAsyncSends() }
         }
     }
 
-    /// Closes the producer. Closing twice does nothing.
+    /// Closes the producer, once its asynchronous sends are done and their completion handlers have
+    /// returned (not waiting when called from one of them). Closing twice does nothing.
     public func close() {
+        if !session.isOnCompletionThread { asyncSends.waitUntilNone() }
         state.withLock { $0.isClosed = true }
     }
 
@@ -142,6 +154,8 @@ public final class MessageProducer: Sendable {
                 }
             }
             next.completion(result)
+            asyncSends.end()
+            session.asyncSends.end()
         }
     }
 

@@ -36,7 +36,13 @@ public final class Session: Sendable, MessageAcknowledging {
         var recoversListenerMessage = false
         /// Threads blocked in `close()` or `stop()` until the listener call in progress returns.
         var listenerCallWaiters: [DispatchSemaphore] = []
+        /// The thread the producers' asynchronous sends and their completion handlers run on,
+        /// created with the first such send.
+        var completionThread: SessionThread?
     }
+
+    /// Asynchronous sends of this session's producers whose completion handler has not returned.
+    let asyncSends = InFlightCount()
 
     init(connection: Connection, mode: SessionMode, publisher: Publisher) {
         self.connection = connection
@@ -181,13 +187,15 @@ public final class Session: Sendable, MessageAcknowledging {
     // MARK: Transactions and acknowledgement
 
     /// Commits the transaction: the session's sends become visible and its receives are acknowledged,
-    /// all at once (one store transaction).
+    /// all at once (one store transaction). Asynchronous sends still queued are part of it: commit
+    /// first waits until their completion handlers have returned (JMS).
     /// - Throws: ``ConveyorError/Code/illegalState`` if the session is not transacted or is closed;
     ///   ``ConveyorError/Code/transactionRolledBack`` if the store failed, in which case the
     ///   transaction was rolled back.
     public func commit() async throws(ConveyorError) {
         try checkOpen()
         guard isTransacted else { throw .illegalState("commit() is only for transacted sessions; this one is \(mode)") }
+        await asyncSends.none()
         let (sends, deliveries) = state.withLock { state in
             defer {
                 state.pendingSends = []
@@ -204,11 +212,13 @@ public final class Session: Sendable, MessageAcknowledging {
     }
 
     /// Rolls the transaction back: its sends are discarded and its received messages are delivered
-    /// again, flagged redelivered.
+    /// again, flagged redelivered. Asynchronous sends still queued are rolled back too: it first
+    /// waits until their completion handlers have returned (JMS).
     /// - Throws: ``ConveyorError/Code/illegalState`` if the session is not transacted or is closed.
     public func rollback() async throws(ConveyorError) {
         try checkOpen()
         guard isTransacted else { throw .illegalState("rollback() is only for transacted sessions; this one is \(mode)") }
+        await asyncSends.none()
         let deliveries = state.withLock { state in
             defer {
                 state.pendingSends = []
@@ -245,7 +255,13 @@ public final class Session: Sendable, MessageAcknowledging {
     /// does not wait for that listener: the session closes at once, and the listener's message is
     /// still acknowledged when it returns in an auto mode. Closing again does nothing more than that
     /// wait.
+    ///
+    /// It first waits for the asynchronous sends of its producers (``MessageProducer/send(_:to:options:completion:)``):
+    /// they are sent and their completion handlers have returned when it closes (JMS). Called from
+    /// such a completion handler (which JMS forbids), it cannot wait for the sends queued behind that
+    /// one: they complete with a closed error.
     public func close() {
+        if !isOnCompletionThread { asyncSends.waitUntilNone() }
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else {
             // Perhaps closed by its own listener, still running: close() still means "none is running".
             waitForListenerCall()
@@ -253,17 +269,19 @@ public final class Session: Sendable, MessageAcknowledging {
         }
         listenerParker.unpark()
         let fromOwnListener = !waitForListenerCall()
-        let (consumers, deliveries) = state.withLock { state in
+        let (consumers, deliveries, completionThread) = state.withLock { state in
             defer {
                 state.consumers = []
                 state.unacknowledged = []
                 state.pendingSends = []
                 state.listenerTask = nil
+                state.completionThread = nil
             }
-            return (state.consumers, state.unacknowledged)
+            return (state.consumers, state.unacknowledged, state.completionThread)
         }
         for consumer in consumers { consumer.close() }
         putBack(deliveries, includingPrefetched: false)
+        completionThread?.finish()
         // From its own listener the session stays on the connection's list until the listener
         // returns (the listener loop removes it), so that closing the connection waits for it.
         if !fromOwnListener { connection.sessionClosed(self) }
@@ -403,6 +421,27 @@ public final class Session: Sendable, MessageAcknowledging {
         } else {
             try await broker.send(entry, to: target, from: publisher)
         }
+    }
+
+    // MARK: Asynchronous sends
+
+    /// The executor the producers' asynchronous sends run on: one thread per session, so that their
+    /// completion handlers run one at a time (JMS) and `close()` can block until they are done
+    /// without needing Swift's cooperative pool. `nil` once the session is closed.
+    func completionExecutor() -> SessionThread? {
+        state.withLock { state in
+            if let thread = state.completionThread { return thread }
+            guard !isClosed else { return nil }
+            let thread = SessionThread()
+            state.completionThread = thread
+            return thread
+        }
+    }
+
+    /// Whether the caller is one of this session's asynchronous sends or completion handlers, which
+    /// must not block until the others are done.
+    var isOnCompletionThread: Bool {
+        state.withLock { $0.completionThread }?.isCurrent ?? false
     }
 
     // MARK: Listeners

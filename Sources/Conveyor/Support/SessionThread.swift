@@ -28,6 +28,8 @@ final class SessionThread: TaskExecutor, Sendable {
     }
 
     private let state = Mutex(State())
+    /// The thread's ID once it runs.
+    private let threadID = Mutex<pthread_t?>(nil)
     /// Signalled once per job and once by `finish()`, so the thread never misses a wake-up.
     private let work = DispatchSemaphore(value: 0)
 
@@ -72,8 +74,16 @@ final class SessionThread: TaskExecutor, Sendable {
         work.signal()
     }
 
+    /// Whether the caller runs on this executor's thread (where blocking until one of its own jobs
+    /// has run would never end).
+    var isCurrent: Bool {
+        guard let id = threadID.withLock({ $0 }) else { return false }
+        return pthread_equal(id, pthread_self()) != 0
+    }
+
     /// The thread's loop: run jobs one by one, sleep while there are none.
     fileprivate func run() {
+        threadID.withLock { $0 = pthread_self() }
         let executor = asUnownedTaskExecutor()
         while true {
             work.wait()
