@@ -35,7 +35,7 @@ let package = Package(
         ),
         .target(
             name: "ConveyorWorkloads",
-            dependencies: ["Conveyor", "ConveyorLMDB"]
+            dependencies: ["Conveyor", "ConveyorLMDB", "CLMDB"]
         ),
         // The demos of `conveyor demo` and the CLI's argument parsing, in a library so tests can run them.
         .target(

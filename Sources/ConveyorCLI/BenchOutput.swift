@@ -29,6 +29,7 @@ enum BenchOutput {
             ("open_after_kill_seconds", result.openAfterKillSeconds, 3),
             ("rss_anon_mib", result.rssAnonMiB, 1),
             ("fsync_floor_per_s", result.fsyncFloorPerSecond, 1),
+            ("lmdb_commit_floor_per_s", result.lmdbCommitFloorPerSecond, 1),
         ]
         for case let (key, value?, decimals) in optional {
             fields.append((key, jsonNumber(value, decimals: decimals)))
@@ -88,6 +89,9 @@ enum BenchOutput {
                 latency = "open \(fixed(open, decimals: 3)) s\(afterKill), then drain at the rate above"
             } else if let floor = result.fsyncFloorPerSecond {
                 latency = "fsync floor \(grouped(floor)) syncs/s: \(fixed(100 * result.rateMedian / floor, decimals: 0)) % of it"
+                if let lmdbFloor = result.lmdbCommitFloorPerSecond {
+                    latency? += "; bare LMDB commits \(grouped(lmdbFloor))/s (\(fixed(100 * lmdbFloor / floor, decimals: 0)) %)"
+                }
             } else if let memory = result.rssAnonMiB {
                 latency = "anonymous resident memory \(fixed(memory, decimals: 1)) MiB with the backlog queued"
             }

@@ -15,6 +15,9 @@ public struct WorkloadMeasurement: Sendable, Hashable {
     public var rssAnonMiB: Double?
     /// The disk's fsync floor in syncs per second, where measured (W2 on disk stores).
     public var fsyncFloorPerSecond: Double?
+    /// Bare LMDB durable commits per second (one put and one delete each), where measured (W2 on
+    /// the LMDB store in sync mode).
+    public var lmdbCommitFloorPerSecond: Double?
 
     /// Creates a measurement.
     /// - Parameters:

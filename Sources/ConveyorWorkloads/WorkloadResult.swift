@@ -34,6 +34,10 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
     /// The disk's fsync floor measured in the same run (a 4 KiB write + `fdatasync` loop), in syncs
     /// per second: the ceiling for one-at-a-time durable sends (W2).
     public var fsyncFloorPerSecond: Double?
+    /// The median rate of bare durable LMDB commits (one put and one delete each) measured in the
+    /// same run, where measured (W2 on LMDB in sync mode): the most a one-at-a-time W2 can reach
+    /// on LMDB, broker aside.
+    public var lmdbCommitFloorPerSecond: Double?
 
     /// The JSON keys, as in `WORKLOADS.md`.
     enum CodingKeys: String, CodingKey {
@@ -49,6 +53,7 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
         case openAfterKillSeconds = "open_after_kill_seconds"
         case rssAnonMiB = "rss_anon_mib"
         case fsyncFloorPerSecond = "fsync_floor_per_s"
+        case lmdbCommitFloorPerSecond = "lmdb_commit_floor_per_s"
     }
 
     /// Summarises runs: the median, lowest and highest rate, and the median of every other figure.
@@ -81,6 +86,8 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
         if !memory.isEmpty { rssAnonMiB = Self.median(memory) }
         let floors = measurements.compactMap(\.fsyncFloorPerSecond)
         if !floors.isEmpty { fsyncFloorPerSecond = Self.median(floors) }
+        let lmdbFloors = measurements.compactMap(\.lmdbCommitFloorPerSecond)
+        if !lmdbFloors.isEmpty { lmdbCommitFloorPerSecond = Self.median(lmdbFloors) }
     }
 
     /// The median of values; the mean of the middle two for an even count.

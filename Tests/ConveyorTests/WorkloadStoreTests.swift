@@ -51,6 +51,23 @@ extension WorkloadStoreTests {
         #expect(WorkloadID.w2.workload(scaledBy: 0.000_001)?.messages == 1, "at least one message")
         #expect(WorkloadID.w3.workload?.messages == 200_000, "unscaled: the standard workload")
     }
+
+    @Test
+    func w2OnLMDBReportsTheFsyncFloorAndTheBareLMDBCommitRateBesideIt() async throws {
+        let workload = QueuePersistentSyncWorkload(messages: 50)
+        let lmdb = try StoreLocation(store: .lmdb)
+        let measured = try await workload.run(at: lmdb)
+        let floor = try #require(measured.fsyncFloorPerSecond)
+        let lmdbFloor = try #require(measured.lmdbCommitFloorPerSecond)
+        #expect(floor > 0 && lmdbFloor > 0)
+        #expect(!FileManager.default.fileExists(atPath: lmdb.directory.appendingPathComponent("lmdb-commit-probe").path),
+                "the probe's environment is removed")
+
+        let file = try StoreLocation(store: .file)
+        let fileMeasured = try await workload.run(at: file)
+        #expect(fileMeasured.fsyncFloorPerSecond != nil)
+        #expect(fileMeasured.lmdbCommitFloorPerSecond == nil, "only LMDB is compared with bare LMDB commits")
+    }
 }
 
 extension HeavyTests {

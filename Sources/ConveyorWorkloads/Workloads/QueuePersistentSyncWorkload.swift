@@ -50,6 +50,9 @@ public struct QueuePersistentSyncWorkload: Workload {
             var measurement = try await Mark.measurement(of: &group, count: count)
             if !location.keepsDataInInstance {
                 measurement.fsyncFloorPerSecond = FsyncFloor.measure(in: location.directory)
+                if location.storeName == WorkloadStore.lmdb.name {
+                    measurement.lmdbCommitFloorPerSecond = LMDBCommitFloor.measure(in: location.directory)
+                }
             }
             return measurement
         }
