@@ -6,6 +6,11 @@ import Foundation
 /// be read as a wider type of the same family (`int8` as `Int32`), as a `String`, and a `String` can
 /// be parsed as any primitive. Anything else is a ``ConveyorError/Code/messageFormat`` error.
 ///
+/// Text converts as in Java: a string reads as an integer as `Integer.parseInt` does (an optional
+/// sign and ASCII digits, nothing else), as a floating-point number as `Double.valueOf` does
+/// (`" 1.5 "`, `"1.5f"`, `"NaN"`, `"0x1p3"`), and a `float` or `double` reads as a string in the form
+/// of Java's `toString` (`1.0E20`, `0.001`).
+///
 /// Java's `char` has no Swift counterpart and is not offered. `bytes` is allowed in map and stream
 /// bodies only; properties reject it, as in JMS.
 public enum MessageValue: Sendable, Hashable, CustomStringConvertible {
@@ -43,7 +48,8 @@ public enum MessageValue: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The value as text, the way JMS's `getStringProperty` would show it.
+    /// The value as text, the way JMS's `getStringProperty` would show it: Java's `toString` of the
+    /// value (`true`, `-7`, `1.5`, `1.0E20`, `4.9E-324`, `NaN`, `-Infinity`).
     public var description: String {
         switch self {
         case .bool(let v): String(v)
@@ -51,8 +57,8 @@ public enum MessageValue: Sendable, Hashable, CustomStringConvertible {
         case .int16(let v): String(v)
         case .int32(let v): String(v)
         case .int64(let v): String(v)
-        case .float(let v): String(v)
-        case .double(let v): String(v)
+        case .float(let v): JavaNumberText.format(v)
+        case .double(let v): JavaNumberText.format(v)
         case .string(let v): v
         case .bytes(let v): "<\(v.count) bytes>"
         }
@@ -74,7 +80,7 @@ public enum MessageValue: Sendable, Hashable, CustomStringConvertible {
     public func asInt8() throws(ConveyorError) -> Int8 {
         switch self {
         case .int8(let v): return v
-        case .string(let s): return try parse(s, as: "byte", Int8.init)
+        case .string(let s): return try parse(s, as: "byte") { JavaNumberText.parseInteger($0) }
         default: throw conversionError(to: "byte")
         }
     }
@@ -85,7 +91,7 @@ public enum MessageValue: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .int8(let v): return Int16(v)
         case .int16(let v): return v
-        case .string(let s): return try parse(s, as: "short", Int16.init)
+        case .string(let s): return try parse(s, as: "short") { JavaNumberText.parseInteger($0) }
         default: throw conversionError(to: "short")
         }
     }
@@ -97,7 +103,7 @@ public enum MessageValue: Sendable, Hashable, CustomStringConvertible {
         case .int8(let v): return Int32(v)
         case .int16(let v): return Int32(v)
         case .int32(let v): return v
-        case .string(let s): return try parse(s, as: "int", Int32.init)
+        case .string(let s): return try parse(s, as: "int") { JavaNumberText.parseInteger($0) }
         default: throw conversionError(to: "int")
         }
     }
@@ -110,7 +116,7 @@ public enum MessageValue: Sendable, Hashable, CustomStringConvertible {
         case .int16(let v): return Int64(v)
         case .int32(let v): return Int64(v)
         case .int64(let v): return v
-        case .string(let s): return try parse(s, as: "long", Int64.init)
+        case .string(let s): return try parse(s, as: "long") { JavaNumberText.parseInteger($0) }
         default: throw conversionError(to: "long")
         }
     }
@@ -120,7 +126,7 @@ public enum MessageValue: Sendable, Hashable, CustomStringConvertible {
     public func asFloat() throws(ConveyorError) -> Float {
         switch self {
         case .float(let v): return v
-        case .string(let s): return try parse(s, as: "float", Float.init)
+        case .string(let s): return try parse(s, as: "float") { JavaNumberText.parseFloatingPoint($0) }
         default: throw conversionError(to: "float")
         }
     }
@@ -131,7 +137,7 @@ public enum MessageValue: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .float(let v): return Double(v)
         case .double(let v): return v
-        case .string(let s): return try parse(s, as: "double", Double.init)
+        case .string(let s): return try parse(s, as: "double") { JavaNumberText.parseFloatingPoint($0) }
         default: throw conversionError(to: "double")
         }
     }
@@ -155,8 +161,7 @@ public enum MessageValue: Sendable, Hashable, CustomStringConvertible {
     }
 
     private func parse<T>(_ text: String, as target: String, _ make: (String) -> T?) throws(ConveyorError) -> T {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard let value = make(trimmed) else {
+        guard let value = make(text) else {
             throw .messageFormat("the string '\(text)' cannot be read as \(target)")
         }
         return value
