@@ -86,9 +86,10 @@ func topics(_ arguments: [String]) async -> Never {
                 try await consume([(transacted, subscriptionA)], tag: "sub=a") { ackedOnA.add($0, ordering: .relaxed) }
             }
             group.addTask {
-                try await consume([(acknowledging, subscriptionB)], tag: "sub=b", holdBack: { try await holdBackSubscriptionB(leftOver: leftOverOnB) }) {
-                    ackedOnB.add($0, ordering: .relaxed)
-                }
+                try await consume(
+                    [(acknowledging, subscriptionB)], tag: "sub=b",
+                    holdBack: { try await holdBackSubscriptionB(leftOver: leftOverOnB) },
+                    acknowledged: { ackedOnB.add($0, ordering: .relaxed) })
             }
             try await group.next()
         }

@@ -106,26 +106,30 @@ struct CrashRecoveryTests {
     /// Receives every message `consumer` has, without acknowledging any, by message number (every
     /// copy of each). Waits up to 10 s for each of the `depth` messages the store reported, then
     /// half a second for any beyond them; records an issue if the count differs from `depth`.
-    static func drain(_ consumer: MessageConsumer, depth: Int) async throws -> [Int: [Message]] {
+    static func drain(
+        _ consumer: MessageConsumer, depth: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> [Int: [Message]] {
         var present: [Int: [Message]] = [:]
         var received = 0
         while let message = try await consumer.receive(timeout: received < depth ? .seconds(10) : .milliseconds(500)) {
             received += 1
             guard let n = try message.property("n", as: Int.self) else {
-                Issue.record("a stored message has no property n: \(message.text ?? "-")")
+                Issue.record("a stored message has no property n: \(message.text ?? "-")", sourceLocation: sourceLocation)
                 continue
             }
             present[n, default: []].append(message)
         }
-        #expect(received == depth, "the consumer receives as many messages as the store reported waiting")
+        #expect(
+            received == depth, "the consumer receives as many messages as the store reported waiting",
+            sourceLocation: sourceLocation)
         return present
     }
 
-    /// Records the first 20 of `failures` as issues, and one more saying how many there were in all
-    /// if there were more.
-    static func record(_ failures: [String], what: String) {
-        for failure in failures.prefix(20) { Issue.record("\(failure)") }
-        #expect(failures.count <= 20, "\(failures.count) \(what) in all")
+    /// Records the first 20 of `failures` as issues at the caller, and one more saying how many
+    /// there were in all if there were more.
+    static func record(_ failures: [String], what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        for failure in failures.prefix(20) { Issue.record("\(failure)", sourceLocation: sourceLocation) }
+        #expect(failures.count <= 20, "\(failures.count) \(what) in all", sourceLocation: sourceLocation)
     }
 }
 }
