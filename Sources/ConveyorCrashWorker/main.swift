@@ -4,10 +4,12 @@
 //     ConveyorCrashWorker <directory> <first-number>          (the same as with lmdb)
 //     ConveyorCrashWorker fill <lmdb|file> <directory> <headroom-bytes>
 //     ConveyorCrashWorker deliveries <directory>
+//     ConveyorCrashWorker topics <lmdb|file> <directory> <first-number>
 //
 // The fill mode, for the disk-full tests, is described in FillMode.swift, the shared mode (processes
 // sharing one store) in SharedMode.swift, the deliveries mode (the LMDB delivery log) in
-// DeliveriesMode.swift; the rest of this comment is about the crash mode.
+// DeliveriesMode.swift, the topics mode (the crash mode on a topic with two durable subscriptions)
+// in TopicsMode.swift; the rest of this comment is about the crash mode.
 //
 // Opens an LMDBStore or a FileStore in sync mode on <directory> and, until it is killed, produces
 // messages numbered from <first-number> (integer property "n") on the queue "crash-test" and
@@ -60,8 +62,9 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
-/// Messages sent and acknowledged by this process, for back pressure only.
+/// Messages sent by this process, for back pressure only.
 let sentCount = Atomic<Int>(0)
+/// Messages of the queue acknowledged by this process, for back pressure only.
 let ackedCount = Atomic<Int>(0)
 
 let queue = Destination.queue(Queue("crash-test"))
@@ -69,16 +72,21 @@ let queue = Destination.queue(Queue("crash-test"))
 /// The FileStore's segment size: the smallest allowed, so that segments roll and compact often.
 let fileSegmentSize = 64 << 10
 
-func produce(_ connection: Connection, from first: Int) async throws {
+/// Produces to `destination` until killed: messages numbered from `first`, in transacted batches of
+/// one to four and, every third batch, as single synchronous sends. Waits while more than 200 of
+/// this process's messages are not yet acknowledged; `acknowledged` tells how many are (for a
+/// topic, the fewest any subscription acknowledged).
+func produce(_ connection: Connection, to destination: Destination, from first: Int,
+             acknowledged: @Sendable () -> Int) async throws {
     let transacted = try connection.createSession(.transacted)
-    let transactedProducer = try transacted.createProducer(for: queue)
+    let transactedProducer = try transacted.createProducer(for: destination)
     let plain = try connection.createSession(.autoAcknowledge)
-    let plainProducer = try plain.createProducer(for: queue)
+    let plainProducer = try plain.createProducer(for: destination)
     var next = first
     var batch = 0
     while true {
         // Keep this process's backlog bounded so that the queue does not grow without limit.
-        while sentCount.load(ordering: .relaxed) - ackedCount.load(ordering: .relaxed) > 200 {
+        while sentCount.load(ordering: .relaxed) - acknowledged() > 200 {
             try await Task.sleep(for: .milliseconds(1))
         }
         let size = batch % 4 + 1
@@ -104,16 +112,26 @@ func produce(_ connection: Connection, from first: Int) async throws {
     }
 }
 
-func consume(_ connection: Connection) async throws {
-    let acknowledging = try connection.createSession(.clientAcknowledge)
-    let acknowledgingConsumer = try acknowledging.createConsumer(for: queue)
-    let transacted = try connection.createSession(.transacted)
-    let transactedConsumer = try transacted.createConsumer(for: queue)
+/// A consumer and the session it belongs to (which commits, acknowledges, rolls back or recovers).
+typealias SessionConsumer = (session: Session, consumer: MessageConsumer)
+
+/// Consumes in rounds until killed. Round r receives a batch (mostly one to five messages, now and
+/// then thirty) with `consumers[r % consumers.count]`, then settles it by the session's mode: a
+/// transacted session commits it, or in one round of seven rolls it back; a client-acknowledge
+/// session acknowledges it, or in one round of eleven recovers it.
+/// - Parameters:
+///   - tag: A token written after the verb of each line (the topics mode's `sub=a`), or `nil`.
+///   - holdBack: Awaited before each round, to let a consumer fall behind.
+///   - acknowledged: Told how many messages each `ACKED` line covered, for back pressure.
+func consume(_ consumers: [SessionConsumer], tag: String? = nil, holdBack: @Sendable () async throws -> Void = {},
+             acknowledged: @Sendable (Int) -> Void) async throws {
+    let tag = tag.map { " " + $0 } ?? ""
     var round = 0
     while true {
         defer { round += 1 }
-        let isTransacted = round % 2 == 1
-        let consumer = isTransacted ? transactedConsumer : acknowledgingConsumer
+        try await holdBack()
+        let (session, consumer) = consumers[round % consumers.count]
+        let isTransacted = session.mode == .transacted
         var numbers: [Int] = []
         var last: Message?
         // Mostly small batches; now and then a large one, so that more messages are in flight.
@@ -121,29 +139,54 @@ func consume(_ connection: Connection) async throws {
         for _ in 0..<batchSize {
             guard let message = try await consumer.receive(timeout: .milliseconds(20)) else { break }
             guard let n = try message.property("n", as: Int.self) else { fail("a message without property n") }
-            emit("DELIVERED \(n) redelivered=\(message.redelivered) count=\(message.deliveryCount)")
+            emit("DELIVERED\(tag) \(n) redelivered=\(message.redelivered) count=\(message.deliveryCount)")
             numbers.append(n)
             last = message
         }
         guard let last else { continue }
         let list = numbers.map(String.init).joined(separator: ",")
         if isTransacted, round % 7 == 3 {
-            try await transacted.rollback()
-            emit("ROLLEDBACK \(list)")
+            try await session.rollback()
+            emit("ROLLEDBACK\(tag) \(list)")
         } else if !isTransacted, round % 11 == 4 {
-            try await acknowledging.recover()
-            emit("RECOVERED \(list)")
+            try await session.recover()
+            emit("RECOVERED\(tag) \(list)")
         } else {
-            emit("ACKING \(list)")
+            emit("ACKING\(tag) \(list)")
             if isTransacted {
-                try await transacted.commit()
+                try await session.commit()
             } else {
                 try await last.acknowledge()
             }
-            emit("ACKED \(list)")
-            ackedCount.add(numbers.count, ordering: .relaxed)
+            emit("ACKED\(tag) \(list)")
+            acknowledged(numbers.count)
         }
     }
+}
+
+/// The arguments of the crash and topics modes, `<lmdb|file> <directory> <first-number>`; exits
+/// with `usage` if they are not.
+func crashArguments(_ arguments: [String], usage: String) -> (kind: String, directory: String, first: Int) {
+    guard arguments.count == 3, ["lmdb", "file"].contains(arguments[0]), let first = Int(arguments[2]) else {
+        fail("usage: \(usage)")
+    }
+    return (arguments[0], arguments[1], first)
+}
+
+/// The broker of the crash and topics modes: an LMDBStore or a FileStore (`kind`, with small
+/// segments) in sync mode on `directory`, unlimited redeliveries and a small memory window.
+func openCrashBroker(kind: String, directory: String) throws -> Broker {
+    var configuration = BrokerConfiguration()
+    // Messages prefetched when the process dies have their delivery counts raised; over many kills
+    // they would otherwise be dead-lettered, which is not what this test is about.
+    configuration.defaultPolicy.redelivery = RedeliveryPolicy(maximumRedeliveries: -1)
+    // A small memory window, so that kills also land while the backlog is paged through the store.
+    configuration.memoryWindow = MemoryWindow(maximumMessages: 64, maximumBytes: 1 << 20, pageSize: 16)
+    let store: any MessageStore =
+        kind == "file"
+        ? FileStore(directory: directory, options: FileStore.Options(durability: .sync, segmentSize: fileSegmentSize))
+        : LMDBStore(directory: directory, options: LMDBStore.Options(durability: .sync))
+    return try Broker(store: store, configuration: configuration)
 }
 
 func run() async {
@@ -151,30 +194,27 @@ func run() async {
     if arguments.first == "fill" { await fill(Array(arguments.dropFirst())) }  // FillMode.swift
     if arguments.first == "shared" { await shared(Array(arguments.dropFirst())) }  // SharedMode.swift
     if arguments.first == "deliveries" { deliveries(Array(arguments.dropFirst())) }  // DeliveriesMode.swift
+    if arguments.first == "topics" { await topics(Array(arguments.dropFirst())) }  // TopicsMode.swift
     if arguments.count == 2 { arguments.insert("lmdb", at: 0) }
-    guard arguments.count == 3, ["lmdb", "file"].contains(arguments[0]), let first = Int(arguments[2]) else {
-        fail("usage: ConveyorCrashWorker <lmdb|file> <directory> <first-number>")
-    }
-    let kind = arguments[0]
-    let directory = arguments[1]
-    var configuration = BrokerConfiguration()
-    // Messages prefetched when the process dies have their delivery counts raised; over many kills
-    // they would otherwise be dead-lettered, which is not what this test is about.
-    configuration.defaultPolicy.redelivery = RedeliveryPolicy(maximumRedeliveries: -1)
-    // A small memory window, so that kills also land while the backlog is paged through the store.
-    configuration.memoryWindow = MemoryWindow(maximumMessages: 64, maximumBytes: 1 << 20, pageSize: 16)
+    let (kind, directory, first) = crashArguments(arguments, usage: "ConveyorCrashWorker <lmdb|file> <directory> <first-number>")
     do {
-        let store: any MessageStore =
-            kind == "file"
-            ? FileStore(directory: directory, options: FileStore.Options(durability: .sync, segmentSize: fileSegmentSize))
-            : LMDBStore(directory: directory, options: LMDBStore.Options(durability: .sync))
-        let broker = try Broker(store: store, configuration: configuration)
-        let connection = try ConnectionFactory(broker: broker).createConnection()
+        let connection = try ConnectionFactory(broker: try openCrashBroker(kind: kind, directory: directory)).createConnection()
         try connection.start()
         emit("READY")
+        let acknowledging = try connection.createSession(.clientAcknowledge)
+        let transacted = try connection.createSession(.transacted)
+        // Odd rounds consume transacted, even rounds with client acknowledgement.
+        let consumers: [SessionConsumer] = [
+            (acknowledging, try acknowledging.createConsumer(for: queue)),
+            (transacted, try transacted.createConsumer(for: queue)),
+        ]
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await produce(connection, from: first) }
-            group.addTask { try await consume(connection) }
+            group.addTask {
+                try await produce(connection, to: queue, from: first) { ackedCount.load(ordering: .relaxed) }
+            }
+            group.addTask {
+                try await consume(consumers) { ackedCount.add($0, ordering: .relaxed) }
+            }
             try await group.next()
         }
         fail("a loop ended")

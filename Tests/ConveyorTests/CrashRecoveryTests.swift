@@ -34,38 +34,21 @@ struct CrashRecoveryTests {
 
     @Test("Sync mode survives repeated SIGKILL of a producing and consuming process", arguments: [StoreKind.lmdb, .file])
     func syncModeSurvivesRepeatedSIGKILLOfAProducingAndConsumingProcess(store kind: StoreKind) async throws {
-        guard let worker = CrashWorker.locate() else {
-            Issue.record("""
-                the ConveyorCrashWorker executable was not found next to the test bundle \
-                (\(CommandLine.arguments[0])) nor in .build/debug; build it with `swift build` \
-                (the test target depends on it, so `swift test` builds it)
-                """)
-            return
-        }
+        guard let worker = CrashWorker.locateOrRecordIssue() else { return }
         let started = ContinuousClock.now
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("conveyor-crash-\(kind.rawValue)-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
 
-        var journal = Journal()
-        var delays: [Int] = []
-        for cycle in 1...Self.cycles {
-            let delay = Int.random(in: Self.killDelay)
-            delays.append(delay)
-            let run = await CrashWorker.runAndKill(
-                worker, store: kind, directory: directory.path, first: journal.highestNamed + 1,
-                killAfterMilliseconds: delay)
-            for line in run.lines { journal.apply(line, cycle: cycle) }
-            journal.endCycle(cycle)
-            if let failure = run.failure {
-                Issue.record("\(kind) cycle \(cycle) (kill delays so far \(delays) ms): \(failure)\nstderr: \(run.standardError)")
-                return
-            }
+        let cycles = await CrashWorker.runCycles(
+            worker, store: kind, directory: directory.path, cycles: Self.cycles, killDelay: Self.killDelay)
+        let journal = cycles.journal
+        let delays = cycles.delays
+        if let failure = cycles.failure {
+            Issue.record("\(kind) \(failure)")
+            return
         }
-        for problem in journal.problems.prefix(20) {
-            Issue.record("\(kind): \(problem) (kill delays \(delays) ms)")
-        }
-        #expect(journal.problems.count <= 20, "\(journal.problems.count) journal problems in all")
+        Self.record(journal.problems.map { "\(kind): \($0) (kill delays \(delays) ms)" }, what: "journal problems")
         #expect(journal.cyclesWithWork == Self.cycles, "every cycle did some work before its kill")
 
         var torn: TornTail?
@@ -77,53 +60,21 @@ struct CrashRecoveryTests {
         }
 
         // Reopen in this process and compare what the store holds with the journal.
-        var configuration = BrokerConfiguration()
-        configuration.defaultPolicy.redelivery = RedeliveryPolicy(maximumRedeliveries: -1)
-        let store: any MessageStore =
-            switch kind {
-            case .file: FileStore(directory: directory, options: .init(durability: .sync))
-            default: LMDBStore(directory: directory, options: .init(durability: .sync))
-            }
-        let broker = try Broker(store: store, configuration: configuration)
+        let broker = try Self.reopen(kind, at: directory)
         defer { broker.close() }
         let connection = try ConnectionFactory(broker: broker).createConnection()
         try connection.start()
         let session = try connection.createSession(.clientAcknowledge)
-        let consumer = try session.createConsumer(for: Self.queue)
-        var present: [Int: [Message]] = [:]
-        while let message = try await consumer.receive(timeout: .milliseconds(500)) {
-            guard let n = try message.property("n", as: Int.self) else {
-                Issue.record("a stored message has no property n: \(message.text ?? "-")")
-                continue
-            }
-            present[n, default: []].append(message)
-        }
+        let depth = broker.statistics(for: Queue("crash-test"))?.depth ?? 0
+        let present = try await Self.drain(try session.createConsumer(for: Self.queue), depth: depth)
         let deadLetters = try session.createConsumer(for: .queue(Queue("DLQ.crash-test")))
         #expect(try await deadLetters.receiveNoWait() == nil, "nothing is dead-lettered (unlimited redeliveries)")
 
-        var failures: [String] = []
-        for (n, copies) in present.sorted(by: { $0.key < $1.key }) {
-            let message = copies[0]
-            if copies.count > 1 { failures.append("message \(n) is stored \(copies.count) times") }
-            if !journal.sending.contains(n) { failures.append("message \(n) is stored but was never sent") }
-            if journal.acked.contains(n) { failures.append("message \(n) was acknowledged (ACKED) but is still stored") }
-            if message.text != "message \(n)" { failures.append("message \(n) has body \(message.text ?? "nil")") }
-            if let count = journal.highestDeliveryCount[n], !(message.redelivered && message.deliveryCount > count) {
-                failures.append("""
-                    message \(n) was delivered (count \(count)) and not acknowledged, but comes back with \
-                    redelivered=\(message.redelivered) deliveryCount=\(message.deliveryCount)
-                    """)
-            }
-        }
-        let committedAndNeverAcknowledged = journal.sent.subtracting(journal.acking)
-        for n in committedAndNeverAcknowledged.sorted() where present[n] == nil {
-            failures.append("message \(n) was committed (SENT) and never acknowledged, but is missing")
-        }
-        for failure in failures.prefix(20) {
-            Issue.record("\(kind) after the final kill: \(failure) (kill delays \(delays) ms)")
-        }
-        #expect(failures.count <= 20, "\(failures.count) problems in the final store in all")
-        #expect(!journal.sent.isEmpty && !journal.acked.isEmpty, "the worker sent and acknowledged messages")
+        let consumed = journal.consumption()
+        Self.record(
+            journal.storeProblems(present).map { "\(kind) after the final kill: \($0) (kill delays \(delays) ms)" },
+            what: "problems in the final store")
+        #expect(!journal.sent.isEmpty && !consumed.acked.isEmpty, "the worker sent and acknowledged messages")
 
         // The torn record is gone: where it began, the journal now holds a whole record or ends.
         broker.close()
@@ -133,10 +84,52 @@ struct CrashRecoveryTests {
         let files = kind == .file ? "; \(segmentFiles) segment files at the end, tail torn \(torn?.description ?? "-")" : ""
         print("""
             CrashRecoveryTests[\(kind)]: \(Self.cycles) SIGKILL cycles (delays \(delays) ms) in ~\(seconds) s; \
-            \(journal.sent.count) messages committed, \(journal.acked.count) acknowledged, \
-            \(journal.deliveries) deliveries (\(journal.redeliveries) redelivered, \
-            \(journal.redeliveriesAfterRestart) after a restart); \(present.count) left in the store\(files)
+            \(journal.sent.count) messages committed, \(consumed.acked.count) acknowledged, \
+            \(consumed.deliveries) deliveries (\(consumed.redeliveries) redelivered, \
+            \(consumed.redeliveriesAfterRestart) after a restart); \(present.count) left in the store\(files)
             """)
+    }
+
+    /// Opens the store the worker left in `directory` with a broker in this process (sync mode,
+    /// unlimited redeliveries, as the worker's).
+    static func reopen(_ kind: StoreKind, at directory: URL) throws -> Broker {
+        var configuration = BrokerConfiguration()
+        configuration.defaultPolicy.redelivery = RedeliveryPolicy(maximumRedeliveries: -1)
+        let store: any MessageStore =
+            switch kind {
+            case .file: FileStore(directory: directory, options: .init(durability: .sync))
+            default: LMDBStore(directory: directory, options: .init(durability: .sync))
+            }
+        return try Broker(store: store, configuration: configuration)
+    }
+
+    /// Receives every message `consumer` has, without acknowledging any, by message number (every
+    /// copy of each). Waits up to 10 s for each of the `depth` messages the store reported, then
+    /// half a second for any beyond them; records an issue if the count differs from `depth`.
+    static func drain(
+        _ consumer: MessageConsumer, depth: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> [Int: [Message]] {
+        var present: [Int: [Message]] = [:]
+        var received = 0
+        while let message = try await consumer.receive(timeout: received < depth ? .seconds(10) : .milliseconds(500)) {
+            received += 1
+            guard let n = try message.property("n", as: Int.self) else {
+                Issue.record("a stored message has no property n: \(message.text ?? "-")", sourceLocation: sourceLocation)
+                continue
+            }
+            present[n, default: []].append(message)
+        }
+        #expect(
+            received == depth, "the consumer receives as many messages as the store reported waiting",
+            sourceLocation: sourceLocation)
+        return present
+    }
+
+    /// Records the first 20 of `failures` as issues at the caller, and one more saying how many
+    /// there were in all if there were more.
+    static func record(_ failures: [String], what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        for failure in failures.prefix(20) { Issue.record("\(failure)", sourceLocation: sourceLocation) }
+        #expect(failures.count <= 20, "\(failures.count) \(what) in all", sourceLocation: sourceLocation)
     }
 }
 }
@@ -213,197 +206,5 @@ struct TornTail: CustomStringConvertible {
         #expect(
             end == bytes.count || bytes[end...].allSatisfy { $0 == 0 },
             "after the store reopened and closed, the segment holds only whole records (valid up to \(end) of \(bytes.count))")
-    }
-}
-
-// MARK: - The journal
-
-/// What the worker's journal says, accumulated over every cycle, with the checks that can be made
-/// line by line.
-struct Journal {
-    /// Messages named by a `SENDING` line: they may exist.
-    var sending = Set<Int>()
-    /// Messages named by a `SENT` line: committed.
-    var sent = Set<Int>()
-    /// Messages named by an `ACKING` line: they may have been removed.
-    var acking = Set<Int>()
-    /// Messages named by an `ACKED` line: removed for good.
-    var acked = Set<Int>()
-    /// The highest delivery count each delivered message showed.
-    var highestDeliveryCount: [Int: Int] = [:]
-    /// The highest message number named so far; the next worker starts above it.
-    var highestNamed = 0
-    var deliveries = 0
-    var redeliveries = 0
-    var redeliveriesAfterRestart = 0
-    var cyclesWithWork = 0
-    var problems: [String] = []
-
-    private var deliveredThisCycle = Set<Int>()
-    private var workThisCycle = false
-
-    mutating func apply(_ line: String, cycle: Int) {
-        let fields = line.split(separator: " ")
-        guard let verb = fields.first else { return }
-        switch verb {
-        case "READY":
-            break
-        case "SENDING", "SENT":
-            guard fields.count == 2, let range = Self.range(fields[1]) else { return problem(cycle, "malformed line '\(line)'") }
-            if verb == "SENDING" {
-                sending.formUnion(range)
-                highestNamed = max(highestNamed, range.upperBound)
-            } else {
-                if !range.allSatisfy(sending.contains) { problem(cycle, "'\(line)' without SENDING") }
-                sent.formUnion(range)
-                workThisCycle = true
-            }
-        case "DELIVERED":
-            guard fields.count == 4, let n = Int(fields[1]),
-                  fields[2].hasPrefix("redelivered="), fields[3].hasPrefix("count="),
-                  let count = Int(fields[3].dropFirst("count=".count))
-            else { return problem(cycle, "malformed line '\(line)'") }
-            let redelivered = fields[2] == "redelivered=true"
-            deliveries += 1
-            if redelivered { redeliveries += 1 }
-            if !sending.contains(n) { problem(cycle, "message \(n) delivered but never sent") }
-            if acked.contains(n) { problem(cycle, "message \(n) delivered again after it was acknowledged (ACKED)") }
-            if count < 1 || redelivered != (count > 1) {
-                problem(cycle, "message \(n) delivered with redelivered=\(redelivered) and deliveryCount=\(count)")
-            }
-            if let previous = highestDeliveryCount[n] {
-                if !deliveredThisCycle.contains(n) { redeliveriesAfterRestart += 1 }
-                if !redelivered || count <= previous {
-                    problem(cycle, """
-                        message \(n) was delivered before (count \(previous)) and not acknowledged; \
-                        delivered again with redelivered=\(redelivered) count=\(count)
-                        """)
-                }
-            }
-            highestDeliveryCount[n] = max(highestDeliveryCount[n] ?? 0, count)
-            deliveredThisCycle.insert(n)
-        case "ACKING", "ACKED":
-            guard fields.count == 2 else { return problem(cycle, "malformed line '\(line)'") }
-            let numbers = fields[1].split(separator: ",").compactMap { Int($0) }
-            if verb == "ACKING" {
-                acking.formUnion(numbers)
-            } else {
-                if !numbers.allSatisfy(acking.contains) { problem(cycle, "'\(line)' without ACKING") }
-                acked.formUnion(numbers)
-                workThisCycle = true
-            }
-        case "ROLLEDBACK", "RECOVERED":
-            break
-        default:
-            problem(cycle, "unexpected line '\(line)'")
-        }
-    }
-
-    mutating func endCycle(_ cycle: Int) {
-        if workThisCycle { cyclesWithWork += 1 }
-        workThisCycle = false
-        deliveredThisCycle = []
-    }
-
-    private mutating func problem(_ cycle: Int, _ text: String) {
-        problems.append("cycle \(cycle): \(text)")
-    }
-
-    private static func range(_ text: Substring) -> ClosedRange<Int>? {
-        let bounds = text.split(separator: ".", omittingEmptySubsequences: true)
-        guard bounds.count == 2, let low = Int(bounds[0]), let high = Int(bounds[1]), low <= high else { return nil }
-        return low...high
-    }
-}
-
-// MARK: - Running the worker
-
-enum CrashWorker {
-    static let name = "ConveyorCrashWorker"
-
-    /// The worker executable: next to the test bundle (the build directory), else `.build/debug`.
-    static func locate() -> URL? {
-        let fileManager = FileManager.default
-        let starts = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-            Bundle.main.bundleURL,
-            Bundle.main.bundleURL.deletingLastPathComponent(),
-        ]
-        for start in starts {
-            var directory = start.standardizedFileURL
-            for _ in 0..<4 {
-                let candidate = directory.appendingPathComponent(name)
-                if fileManager.isExecutableFile(atPath: candidate.path) { return candidate }
-                directory = directory.deletingLastPathComponent()
-            }
-        }
-        let fallback = URL(fileURLWithPath: fileManager.currentDirectoryPath)
-            .appendingPathComponent(".build/debug/\(name)")
-        return fileManager.isExecutableFile(atPath: fallback.path) ? fallback : nil
-    }
-
-    struct Run {
-        var lines: [String]
-        var standardError: String
-        /// Why the cycle cannot be trusted (the worker failed, never worked, or was not killed).
-        var failure: String?
-    }
-
-    /// Starts the worker, waits until it reports work, lets it run `killAfterMilliseconds` more,
-    /// kills it with SIGKILL and returns its complete journal.
-    static func runAndKill(
-        _ executable: URL, store: StoreKind, directory: String, first: Int, killAfterMilliseconds delay: Int
-    ) async -> Run {
-        let worker: WorkerProcess
-        do {
-            worker = try WorkerProcess(executable, arguments: [store.rawValue, directory, String(first)])
-        } catch {
-            return Run(lines: [], standardError: "", failure: "\(error)")
-        }
-        defer { worker.killIfRunning() }
-        let process = worker.process
-        let journal = worker.output
-        let standardError = worker.errors
-
-        var failure: String?
-        // Wait until the worker has done some work (it starts in well under a second; allow for a
-        // loaded machine).
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !journal.text.contains("\nSENT ") && !journal.text.contains("\nACKED ") {
-            if !process.isRunning || journal.isFinished {
-                failure = "the worker ended before doing any work"
-                break
-            }
-            if ContinuousClock.now > deadline {
-                failure = "the worker did no work within 30 s"
-                break
-            }
-            try? await Task.sleep(for: .milliseconds(2))  // poll interval, bounded by the deadline above
-        }
-        if failure == nil {
-            try? await Task.sleep(for: .milliseconds(delay))  // deliberate: wait until the random moment of the kill
-            if !process.isRunning { failure = "the worker ended by itself before the kill" }
-        }
-        kill(process.processIdentifier, SIGKILL)
-        let exitDeadline = ContinuousClock.now + .seconds(20)
-        while process.isRunning || !journal.isFinished || !standardError.isFinished {
-            if ContinuousClock.now > exitDeadline {
-                return Run(lines: [], standardError: standardError.text, failure: "the worker did not end after SIGKILL")
-            }
-            try? await Task.sleep(for: .milliseconds(2))  // poll interval, bounded by exitDeadline
-        }
-        if failure == nil, process.terminationReason != .uncaughtSignal || process.terminationStatus != SIGKILL {
-            failure = "the worker ended with \(process.terminationReason) \(process.terminationStatus), not by SIGKILL"
-        }
-        // Lines are written whole (one write each); keep only complete ones.
-        var text = journal.text
-        if let lastNewline = text.lastIndex(of: "\n") {
-            text = String(text[...lastNewline])
-        } else {
-            text = ""
-        }
-        let lines = text.split(separator: "\n").map(String.init)
-        if failure == nil, let error = lines.first(where: { $0.hasPrefix("ERROR") }) { failure = error }
-        return Run(lines: lines, standardError: standardError.text, failure: failure)
     }
 }
