@@ -30,6 +30,7 @@ enum BenchOutput {
             ("rss_anon_mib", result.rssAnonMiB, 1),
             ("fsync_floor_per_s", result.fsyncFloorPerSecond, 1),
             ("lmdb_commit_floor_per_s", result.lmdbCommitFloorPerSecond, 1),
+            ("synced_writes_per_1000", result.syncedWritesPerThousand, 2),
         ]
         for case let (key, value?, decimals) in optional {
             fields.append((key, jsonNumber(value, decimals: decimals)))
@@ -94,6 +95,11 @@ enum BenchOutput {
                 }
             } else if let memory = result.rssAnonMiB {
                 latency = "anonymous resident memory \(fixed(memory, decimals: 1)) MiB with the backlog queued"
+            }
+            if let synced = result.syncedWritesPerThousand {
+                let unit = result.unit.hasPrefix("deliveries") ? "deliveries" : "messages"
+                let perThousand = "\(fixed(synced, decimals: synced < 10 ? 1 : 0)) synced writes per 1,000 \(unit)"
+                latency = latency.map { "\($0); \(perThousand)" } ?? perThousand
             }
             rows.append(Row(
                 label: isFirstOfWorkload ? "\(result.workload.rawValue)  \(result.workload.name)" : "",

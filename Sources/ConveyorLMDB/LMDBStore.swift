@@ -394,3 +394,9 @@ extension MessageStore where Self == LMDBStore {
         LMDBStore(directory: directory, options: options)
     }
 }
+
+extension LMDBStore: SyncedWriteCounting {
+    /// The group commits written with a synchronous LMDB commit (see `SyncedWriteCounting`);
+    /// OS-buffered commits and delivery-count commits that sync only the data pages do not count.
+    package var syncedWrites: UInt64 { group.syncedWrites }
+}

@@ -18,6 +18,9 @@ public struct WorkloadMeasurement: Sendable, Hashable {
     /// Bare LMDB durable commits per second (one put and one delete each), where measured (W2 on
     /// the LMDB store in sync mode).
     public var lmdbCommitFloorPerSecond: Double?
+    /// The disk store's synced writes per 1,000 counted messages or deliveries (W2, W3, W5 and W6's
+    /// drain on disk stores): how many syncs group commit left them to pay for.
+    public var syncedWritesPerThousand: Double?
 
     /// Creates a measurement.
     /// - Parameters:

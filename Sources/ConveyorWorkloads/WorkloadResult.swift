@@ -38,6 +38,9 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
     /// same run, where measured (W2 on LMDB in sync mode): the most a one-at-a-time W2 can reach
     /// on LMDB, broker aside.
     public var lmdbCommitFloorPerSecond: Double?
+    /// The median over the runs of the disk store's synced writes per 1,000 counted messages or
+    /// deliveries, where measured.
+    public var syncedWritesPerThousand: Double?
 
     /// The JSON keys, as in `WORKLOADS.md`.
     enum CodingKeys: String, CodingKey {
@@ -54,6 +57,7 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
         case rssAnonMiB = "rss_anon_mib"
         case fsyncFloorPerSecond = "fsync_floor_per_s"
         case lmdbCommitFloorPerSecond = "lmdb_commit_floor_per_s"
+        case syncedWritesPerThousand = "synced_writes_per_1000"
     }
 
     /// Summarises runs: the median, lowest and highest rate, and the median of every other figure.
@@ -88,6 +92,8 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
         if !floors.isEmpty { fsyncFloorPerSecond = Self.median(floors) }
         let lmdbFloors = measurements.compactMap(\.lmdbCommitFloorPerSecond)
         if !lmdbFloors.isEmpty { lmdbCommitFloorPerSecond = Self.median(lmdbFloors) }
+        let syncedWrites = measurements.compactMap(\.syncedWritesPerThousand)
+        if !syncedWrites.isEmpty { syncedWritesPerThousand = Self.median(syncedWrites) }
     }
 
     /// The median of values; the mean of the middle two for an even count.

@@ -68,6 +68,26 @@ extension WorkloadStoreTests {
         #expect(fileMeasured.fsyncFloorPerSecond != nil)
         #expect(fileMeasured.lmdbCommitFloorPerSecond == nil, "only LMDB is compared with bare LMDB commits")
     }
+
+    @Test
+    func diskWorkloadsCountTheSyncedWritesTheirMessagesCost() async throws {
+        // W2: each send is synced, and the acknowledgement before it shares that write or takes one.
+        let w2 = try await QueuePersistentSyncWorkload(messages: 50).run(at: StoreLocation(store: .file))
+        let w2PerThousand = try #require(w2.syncedWritesPerThousand)
+        #expect(w2PerThousand >= 1000 && w2PerThousand <= 2000, "\(w2PerThousand)")
+        // W3: transactions of 100, so at most one synced write per 100 sends and one per 100 receives.
+        for store in [WorkloadStore.file, .lmdb] {
+            let w3 = try await QueuePersistentBatchedWorkload(messages: 1000).run(at: StoreLocation(store: store))
+            let perThousand = try #require(w3.syncedWritesPerThousand)
+            #expect(perThousand >= 10 && perThousand <= 20, "\(store.name): \(perThousand)")
+        }
+        // No syncs to count in memory, and none in the OS-buffered mode.
+        let memory = try await QueuePersistentBatchedWorkload(messages: 200).run(at: StoreLocation(store: .memory))
+        #expect(memory.syncedWritesPerThousand == nil)
+        let buffered = try await QueuePersistentBatchedWorkload(messages: 200)
+            .run(at: StoreLocation(store: WorkloadStore.file.with(durability: .osBuffered)))
+        #expect(buffered.syncedWritesPerThousand == 0)
+    }
 }
 
 extension HeavyTests {

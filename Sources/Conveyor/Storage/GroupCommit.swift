@@ -58,6 +58,7 @@ package final class GroupCommit: Sendable {
     }
 
     private let state = Mutex(State())
+    private let syncedWriteCount = Atomic<UInt64>(0)
     /// How long a leader waits for more committers before writing (zero: write at once, grouping
     /// only the commits that arrived while the previous group was being written).
     private let linger: Duration
@@ -89,6 +90,9 @@ package final class GroupCommit: Sendable {
             self.init(adaptiveLinger: .microseconds(250))
         }
     }
+
+    /// How many groups have been written with a sync so far.
+    package var syncedWrites: UInt64 { syncedWriteCount.load(ordering: .relaxed) }
 
     /// Commits `batch` with whatever other batches are waiting.
     /// - Parameters:
@@ -137,7 +141,9 @@ package final class GroupCommit: Sendable {
             defer { state.pending.removeAll(keepingCapacity: true) }
             return state.pending
         }
-        let results = write(group.map(\.batch), group.contains(where: \.needsSync))
+        let syncs = group.contains(where: \.needsSync)
+        let results = write(group.map(\.batch), syncs)
+        if syncs { syncedWriteCount.add(1, ordering: .relaxed) }
         var own: Result<Void, ConveyorError> = .failure(ConveyorError(.storage, "a group commit lost a batch"))
         for (pending, result) in zip(group, results) {
             if pending.waiter === waiter {

@@ -69,16 +69,20 @@ public struct BacklogRecoveryWorkload: Workload {
     /// Times opening a broker on the backlog and draining it.
     private func openAndDrain(at location: StoreLocation) async throws -> WorkloadMeasurement {
         let opening = ContinuousClock.now
-        let broker = try Broker(store: location.open())
+        let store = try location.open()
+        let broker = try Broker(store: store)
         let openTime = ContinuousClock.now - opening
         defer { broker.close() }
         let connection = try ConnectionFactory(broker: broker).createConnection()
         let session = try connection.createSession(.transacted)
         let consumer = try session.createConsumer(for: .queue(Queue(Self.queueName)))
         try connection.start()
+        let syncedWrites = SyncedWriteProbe(store)
         let start = ContinuousClock.now
         try await receiveInTransactions(count: messages, batch: batch, consumer: consumer, session: session, workload: .w6)
-        return WorkloadMeasurement(count: messages, elapsed: .now - start, openSeconds: openTime.seconds)
+        var measurement = WorkloadMeasurement(count: messages, elapsed: .now - start, openSeconds: openTime.seconds)
+        measurement.syncedWritesPerThousand = syncedWrites.perThousand(of: messages)
+        return measurement
     }
 
     static let queueName = "conveyor.bench.w6"

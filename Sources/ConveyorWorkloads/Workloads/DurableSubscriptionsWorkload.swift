@@ -32,7 +32,8 @@ public struct DurableSubscriptionsWorkload: Workload {
 
     /// Runs it: a publisher task and one task per durable subscriber.
     public func run(at location: StoreLocation) async throws -> WorkloadMeasurement {
-        let broker = try Broker(store: location.open())
+        let store = try location.open()
+        let broker = try Broker(store: store)
         defer { broker.close() }
         let connection = try ConnectionFactory(broker: broker).createConnection(clientID: "conveyor-bench-w5")
         let topic = Topic("conveyor.bench.w5")
@@ -46,6 +47,7 @@ public struct DurableSubscriptionsWorkload: Workload {
         try connection.start()
         let message = Message.bytes(Data.random(count: bodySize))
         let (count, batch) = (messages, batch)
+        let syncedWrites = SyncedWriteProbe(store)
         return try await withThrowingTaskGroup(of: Mark.self) { group in
             for (session, consumer) in readers {
                 group.addTask {
@@ -58,7 +60,9 @@ public struct DurableSubscriptionsWorkload: Workload {
                 try await sendInTransactions(message, count: count, batch: batch, producer: publisher, session: publisherSession)
                 return .firstSend(start)
             }
-            return try await Mark.measurement(of: &group, count: count * readers.count)
+            var measurement = try await Mark.measurement(of: &group, count: count * readers.count)
+            measurement.syncedWritesPerThousand = syncedWrites.perThousand(of: count * readers.count)
+            return measurement
         }
     }
 }

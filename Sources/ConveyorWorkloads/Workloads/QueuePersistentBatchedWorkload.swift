@@ -28,7 +28,8 @@ public struct QueuePersistentBatchedWorkload: Workload {
 
     /// Runs it: one transacted producer task and one transacted consumer task.
     public func run(at location: StoreLocation) async throws -> WorkloadMeasurement {
-        let broker = try Broker(store: location.open())
+        let store = try location.open()
+        let broker = try Broker(store: store)
         defer { broker.close() }
         let connection = try ConnectionFactory(broker: broker).createConnection()
         let queue = Destination.queue(Queue("conveyor.bench.w3"))
@@ -39,6 +40,7 @@ public struct QueuePersistentBatchedWorkload: Workload {
         try connection.start()
         let message = Message.bytes(Data.random(count: bodySize))
         let (count, batch) = (messages, batch)
+        let syncedWrites = SyncedWriteProbe(store)
         return try await withThrowingTaskGroup(of: Mark.self) { group in
             group.addTask {
                 try await receiveInTransactions(count: count, batch: batch, consumer: consumer, session: consumerSession, workload: .w3)
@@ -49,7 +51,9 @@ public struct QueuePersistentBatchedWorkload: Workload {
                 try await sendInTransactions(message, count: count, batch: batch, producer: producer, session: producerSession)
                 return .firstSend(start)
             }
-            return try await Mark.measurement(of: &group, count: count)
+            var measurement = try await Mark.measurement(of: &group, count: count)
+            measurement.syncedWritesPerThousand = syncedWrites.perThousand(of: count)
+            return measurement
         }
     }
 }

@@ -24,7 +24,8 @@ public struct QueuePersistentSyncWorkload: Workload {
 
     /// Runs it: one producer task and one consumer task.
     public func run(at location: StoreLocation) async throws -> WorkloadMeasurement {
-        let broker = try Broker(store: location.open())
+        let store = try location.open()
+        let broker = try Broker(store: store)
         defer { broker.close() }
         let connection = try ConnectionFactory(broker: broker).createConnection()
         let queue = Destination.queue(Queue("conveyor.bench.w2"))
@@ -33,6 +34,7 @@ public struct QueuePersistentSyncWorkload: Workload {
         try connection.start()
         let message = Message.bytes(Data.random(count: bodySize))
         let count = messages
+        let syncedWrites = SyncedWriteProbe(store)
         return try await withThrowingTaskGroup(of: Mark.self) { group in
             group.addTask {
                 for received in 0..<count {
@@ -48,6 +50,7 @@ public struct QueuePersistentSyncWorkload: Workload {
                 return .firstSend(start)
             }
             var measurement = try await Mark.measurement(of: &group, count: count)
+            measurement.syncedWritesPerThousand = syncedWrites.perThousand(of: count)
             if !location.keepsDataInInstance {
                 measurement.fsyncFloorPerSecond = FsyncFloor.measure(in: location.directory)
                 if location.storeName == WorkloadStore.lmdb.name {

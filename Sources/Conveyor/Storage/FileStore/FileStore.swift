@@ -435,3 +435,8 @@ extension MessageStore where Self == FileStore {
         FileStore(directory: directory, options: options)
     }
 }
+
+extension FileStore: SyncedWriteCounting {
+    /// The group commits written with a sync (see ``SyncedWriteCounting``); OS-buffered commits do not count.
+    package var syncedWrites: UInt64 { group.syncedWrites }
+}
