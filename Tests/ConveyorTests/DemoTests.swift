@@ -200,26 +200,5 @@ struct CommandLineParsingTests {
 
 /// The `conveyor` executable, for the demos that start a child process.
 enum ConveyorExecutable {
-    static func locate() -> URL? {
-        let fileManager = FileManager.default
-        let starts = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-            Bundle.main.bundleURL,
-            Bundle.main.bundleURL.deletingLastPathComponent(),
-        ]
-        for start in starts {
-            var directory = start.standardizedFileURL
-            for _ in 0..<4 {
-                let candidate = directory.appendingPathComponent("conveyor")
-                if fileManager.isExecutableFile(atPath: candidate.path), !isDirectory(candidate) { return candidate }
-                directory = directory.deletingLastPathComponent()
-            }
-        }
-        return nil
-    }
-
-    private static func isDirectory(_ url: URL) -> Bool {
-        var flag: ObjCBool = false
-        return FileManager.default.fileExists(atPath: url.path, isDirectory: &flag) && flag.boolValue
-    }
+    static func locate() -> URL? { BuiltExecutable.locate("conveyor") }
 }

@@ -485,7 +485,7 @@ struct StoreConformanceTests {
         let allValues: [MessageValue] = [
             .bool(true), .bool(false), .int8(.min), .int8(-1), .int16(.max), .int32(.min),
             .int64(.max), .int64(.min), .float(-0.0), .float(.leastNonzeroMagnitude), .float(.infinity),
-            .double(.pi), .double(-.greatestFiniteMagnitude), .double(5e-324),
+            .double(.pi), .double(-.greatestFiniteMagnitude), .double(.leastNonzeroMagnitude),
             .string(""), .string("naïve 日本語 🚚"), .string("nul\u{0}inside"),
             .bytes(Data()), .bytes(Data([0, 0, 255, 0, 1])),
         ]
@@ -552,7 +552,7 @@ struct StoreConformanceTests {
             "longMin": .int64(.min), "longMax": .int64(.max),
             "floatNegZero": .float(-0.0), "floatTiny": .float(.leastNonzeroMagnitude),
             "floatInf": .float(-.infinity), "floatNaN": .float(.nan), "floatPi": .float(.pi),
-            "doubleNegZero": .double(-0.0), "doubleSubnormal": .double(5e-324),
+            "doubleNegZero": .double(-0.0), "doubleSubnormal": .double(.leastNonzeroMagnitude),
             "doubleMax": .double(.greatestFiniteMagnitude), "doubleNaN": .double(.nan),
             "doubleInf": .double(.infinity), "doubleTenth": .double(0.1),
             "stringEmpty": .string(""), "stringUnicode": .string("Grüße 日本 🚚 e\u{301}"),

@@ -13,25 +13,7 @@ enum CrashWorker {
     static let name = "ConveyorCrashWorker"
 
     /// The worker executable: next to the test bundle (the build directory), else `.build/debug`.
-    static func locate() -> URL? {
-        let fileManager = FileManager.default
-        let starts = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-            Bundle.main.bundleURL,
-            Bundle.main.bundleURL.deletingLastPathComponent(),
-        ]
-        for start in starts {
-            var directory = start.standardizedFileURL
-            for _ in 0..<4 {
-                let candidate = directory.appendingPathComponent(name)
-                if fileManager.isExecutableFile(atPath: candidate.path) { return candidate }
-                directory = directory.deletingLastPathComponent()
-            }
-        }
-        let fallback = URL(fileURLWithPath: fileManager.currentDirectoryPath)
-            .appendingPathComponent(".build/debug/\(name)")
-        return fileManager.isExecutableFile(atPath: fallback.path) ? fallback : nil
-    }
+    static func locate() -> URL? { BuiltExecutable.locate(name) }
 
     /// The worker executable, as ``locate()``; if it is not found, records an issue saying how to
     /// build it and returns `nil`.
