@@ -40,16 +40,9 @@ struct CrashRecoveryTests {
             .appendingPathComponent("conveyor-crash-\(kind.rawValue)-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
 
-        let cycles = await CrashWorker.runCycles(
-            worker, store: kind, directory: directory.path, cycles: Self.cycles, killDelay: Self.killDelay)
-        let journal = cycles.journal
-        let delays = cycles.delays
-        if let failure = cycles.failure {
-            Issue.record("\(kind) \(failure)")
+        guard let (journal, delays) = await Self.killRepeatedly(worker, store: kind, directory: directory, cycles: Self.cycles) else {
             return
         }
-        Self.record(journal.problems.map { "\(kind): \($0) (kill delays \(delays) ms)" }, what: "journal problems")
-        #expect(journal.cyclesWithWork == Self.cycles, "every cycle did some work before its kill")
 
         var torn: TornTail?
         var segmentFiles = 0
@@ -127,6 +120,25 @@ struct CrashRecoveryTests {
 
     /// Records the first 20 of `failures` as issues at the caller, and one more saying how many
     /// there were in all if there were more.
+    /// Runs `cycles` kill cycles of the worker (in `mode`) on `directory` and records what went
+    /// wrong as issues: a cycle that failed, problems in the journal, a cycle that did no work.
+    /// - Returns: The journal and the kill delays, or `nil` if a cycle failed.
+    static func killRepeatedly(
+        _ worker: URL, mode: String? = nil, store kind: StoreKind, directory: URL, cycles: Int,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async -> (journal: Journal, delays: [Int])? {
+        let run = await CrashWorker.runCycles(
+            worker, mode: mode, store: kind, directory: directory.path, cycles: cycles, killDelay: killDelay)
+        if let failure = run.failure {
+            Issue.record("\(kind) \(failure)", sourceLocation: sourceLocation)
+            return nil
+        }
+        record(run.journal.problems.map { "\(kind): \($0) (kill delays \(run.delays) ms)" }, what: "journal problems",
+               sourceLocation: sourceLocation)
+        #expect(run.journal.cyclesWithWork == cycles, "every cycle did some work before its kill", sourceLocation: sourceLocation)
+        return (run.journal, run.delays)
+    }
+
     static func record(_ failures: [String], what: String, sourceLocation: SourceLocation = #_sourceLocation) {
         for failure in failures.prefix(20) { Issue.record("\(failure)", sourceLocation: sourceLocation) }
         #expect(failures.count <= 20, "\(failures.count) \(what) in all", sourceLocation: sourceLocation)

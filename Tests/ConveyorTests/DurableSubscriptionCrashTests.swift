@@ -25,17 +25,9 @@ extension HeavyTests.CrashRecoveryTests {
             .appendingPathComponent("conveyor-crash-topics-\(kind.rawValue)-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
 
-        let cycles = await CrashWorker.runCycles(
-            worker, mode: "topics", store: kind, directory: directory.path, cycles: Self.topicCycles,
-            killDelay: Self.killDelay)
-        let journal = cycles.journal
-        let delays = cycles.delays
-        if let failure = cycles.failure {
-            Issue.record("\(kind) \(failure)")
-            return
-        }
-        Self.record(journal.problems.map { "\(kind): \($0) (kill delays \(delays) ms)" }, what: "journal problems")
-        #expect(journal.cyclesWithWork == Self.topicCycles, "every cycle did some work before its kill")
+        guard let (journal, delays) = await Self.killRepeatedly(
+            worker, mode: "topics", store: kind, directory: directory, cycles: Self.topicCycles)
+        else { return }
 
         // Reopen in this process, re-attach both subscriptions as the worker made them (a different
         // topic or selector would replace them) and compare what each holds with the journal.
