@@ -27,6 +27,27 @@ struct JMSConformanceTests {
         #expect(back.allSatisfy { $0.redelivered && $0.deliveryCount == 2 })
     }
 
+    @Test
+    func metaDataNamesTheJMSVersionTheProviderAndTheSupportedJMSXProperties() async throws {
+        let fixture = try Fixture(.memory)
+        defer { fixture.close() }
+        let metaData = try fixture.connection.metaData()
+        #expect(metaData.jmsVersion == "3.1")
+        #expect(metaData.jmsMajorVersion == 3 && metaData.jmsMinorVersion == 1)
+        #expect(metaData.providerName == "Conveyor")
+        #expect(metaData.providerVersion == "\(metaData.providerMajorVersion).\(metaData.providerMinorVersion).0")
+        // JMS 2.0 requires JMSXGroupID, JMSXGroupSeq and JMSXDeliveryCount; every name listed works.
+        #expect(Set(metaData.jmsxPropertyNames) == ["JMSXGroupID", "JMSXGroupSeq", "JMSXDeliveryCount"])
+        let queue = Destination.queue(Queue("jmsx-listed"))
+        let session = try fixture.connection.createSession()
+        try await session.createProducer(for: queue)
+            .send(try Message.text("x").with("JMSXGroupID", "g").with("JMSXGroupSeq", 1))
+        let received = try #require(try await session.createConsumer(for: queue).receive(timeout: .seconds(1)))
+        for name in metaData.jmsxPropertyNames { #expect(received.propertyExists(name), "\(name)") }
+        fixture.connection.close()
+        await expectError(.illegalState) { try fixture.connection.metaData() }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func aClosedConnectionReleasesItsClientID(kind: StoreKind) async throws {
         let fixture = try Fixture(kind, clientID: "reused")

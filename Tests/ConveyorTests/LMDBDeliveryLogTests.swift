@@ -26,7 +26,7 @@ struct LMDBDeliveryLogTests {
 
     @Test(arguments: durabilities)
     func recordingDeliveriesMakesNoLMDBCommitAndTheNextCommitFoldsThem(durability: LMDBStore.Durability) throws {
-        let (directory, store) = try openStore(holding: 3, options: .init(durability: durability))
+        let (_, store) = try openStore(holding: 3, options: .init(durability: durability))
         defer { store.close() }
         let before = try #require(store.lastTransactionIDForTesting())
 
@@ -45,7 +45,7 @@ struct LMDBDeliveryLogTests {
 
     @Test
     func foldsSwitchBetweenTheTwoFilesAndTruncateTheOldOne() throws {
-        let (directory, store) = try openStore(holding: 3)
+        let (_, store) = try openStore(holding: 3)
         defer { store.close() }
 
         try store.recordDeliveries(counts([1: 1]))

@@ -252,7 +252,7 @@ struct SelectorConsumerTests {
         let first = try await firsts.receive(2, timeout: .seconds(1))
         #expect(first.map(\.text) == ["0", "1"])
         #expect(first.allSatisfy { $0.property("JMSXDeliveryCount") == .int32(1) })
-        try await firsts.close()
+        firsts.close()
         try await session.rollback()
 
         let other = try fixture.connection.createSession()

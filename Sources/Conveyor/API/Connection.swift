@@ -75,6 +75,13 @@ public final class Connection: Sendable {
     /// Whether delivery is running.
     public var isStarted: Bool { started.load(ordering: .acquiring) }
 
+    /// The provider's name and versions and the `JMSX` properties it supports (JMS `getMetaData()`).
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the connection is closed.
+    public func metaData() throws(ConveyorError) -> ConnectionMetaData {
+        if isClosed { throw .closed("connection") }
+        return ConnectionMetaData()
+    }
+
     /// Whether the connection has been closed.
     public var isClosed: Bool { state.withLock { $0.isClosed } }
 
