@@ -104,6 +104,13 @@ extension JavaConversionTests {
         IntegerParse("-9223372036854775808", nil, nil, nil, .min),
         IntegerParse("9223372036854775808", all: nil),
         IntegerParse("99999999999999999999999", all: nil),
+        // Java's Character.digit: any decimal digit of the Basic Multilingual Plane, none beyond it.
+        IntegerParse("\u{0661}\u{0662}", all: 12),              // Arabic-Indic
+        IntegerParse("-\u{FF17}", all: -7),                    // fullwidth
+        IntegerParse("\u{0967}2\u{0969}", 123, 123, 123, 123),  // Devanagari mixed with ASCII
+        IntegerParse("\u{1D7CF}", all: nil),                   // mathematical bold 1: outside the BMP
+        IntegerParse("\u{00B2}", all: nil),                    // superscript two: a digit, not a decimal digit
+        IntegerParse("\u{2163}", all: nil),                    // Roman numeral four: numeric, not a digit
     ]
 
     @Test(

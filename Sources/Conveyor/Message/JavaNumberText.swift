@@ -9,22 +9,24 @@ import Foundation
 enum JavaNumberText {
     /// Parses `text` as Java's `parseByte`/`parseShort`/`parseInt`/`parseLong` with radix 10 would.
     ///
-    /// The text is an optional `+` or `-` followed by one or more ASCII digits, and nothing else:
-    /// no whitespace, no underscores, no empty string.
+    /// The text is an optional `+` or `-` followed by one or more decimal digits, and nothing else:
+    /// no whitespace, no underscores, no empty string. Like Java's `Character.digit`, a digit is any
+    /// Unicode decimal digit in the Basic Multilingual Plane (`"١٢"`, Arabic-Indic, reads as 12;
+    /// Java reads text as UTF-16 units, so digits beyond that plane are not digits to it).
     /// - Parameters:
     ///   - text: The text to parse.
     ///   - type: The integer type to read.
     /// - Returns: The value, or `nil` when the text is not such a number or the number is out of range.
     static func parseInteger<T: FixedWidthInteger & SignedInteger>(_ text: String, as type: T.Type = T.self) -> T? {
-        var bytes = text.utf8[...]
-        let negative = bytes.first == UInt8(ascii: "-")
-        if negative || bytes.first == UInt8(ascii: "+") { bytes = bytes.dropFirst() }
-        guard !bytes.isEmpty else { return nil }
+        var scalars = text.unicodeScalars[...]
+        let negative = scalars.first == "-"
+        if negative || scalars.first == "+" { scalars = scalars.dropFirst() }
+        guard !scalars.isEmpty else { return nil }
         // Accumulated as a negative number, as Java does, so that `T.min` (one more than `T.max` in
         // magnitude) fits.
         var value: T = 0
-        for byte in bytes {
-            guard let digit = decimalDigit(byte) else { return nil }
+        for scalar in scalars {
+            guard let digit = javaDecimalDigit(scalar) else { return nil }
             let (shifted, shiftOverflow) = value.multipliedReportingOverflow(by: 10)
             let (next, subtractOverflow) = shifted.subtractingReportingOverflow(T(digit))
             guard !shiftOverflow, !subtractOverflow else { return nil }
@@ -87,6 +89,15 @@ enum JavaNumberText {
     // MARK: - Parsing
 
     /// The value of an ASCII decimal digit, or `nil` for any other byte.
+    /// The value of a decimal digit as Java's `Character.digit(ch, 10)` sees it: ASCII `0`–`9` or any
+    /// other Unicode decimal digit (general category Nd) in the Basic Multilingual Plane.
+    private static func javaDecimalDigit(_ scalar: Unicode.Scalar) -> Int? {
+        if scalar.isASCII { return decimalDigit(UInt8(scalar.value)).map(Int.init) }
+        guard scalar.value <= 0xFFFF, scalar.properties.numericType == .decimal,
+              let value = scalar.properties.numericValue else { return nil }
+        return Int(value)
+    }
+
     private static func decimalDigit(_ byte: UInt8) -> UInt8? {
         (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) ? byte - UInt8(ascii: "0") : nil
     }
