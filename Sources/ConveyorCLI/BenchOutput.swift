@@ -29,6 +29,7 @@ enum BenchOutput {
             ("open_after_kill_seconds", result.openAfterKillSeconds, 3),
             ("rss_anon_mib", result.rssAnonMiB, 1),
             ("fsync_floor_per_s", result.fsyncFloorPerSecond, 1),
+            ("fsync_overwrite_floor_per_s", result.fsyncOverwriteFloorPerSecond, 1),
             ("lmdb_commit_floor_per_s", result.lmdbCommitFloorPerSecond, 1),
             ("synced_writes_per_1000", result.syncedWritesPerThousand, 2),
         ]
@@ -90,6 +91,9 @@ enum BenchOutput {
                 latency = "open \(fixed(open, decimals: 3)) s\(afterKill), then drain at the rate above"
             } else if let floor = result.fsyncFloorPerSecond {
                 latency = "fsync floor \(grouped(floor)) syncs/s: \(fixed(100 * result.rateMedian / floor, decimals: 0)) % of it"
+                if let overwrite = result.fsyncOverwriteFloorPerSecond {
+                    latency? += " (rewriting in place \(grouped(overwrite))/s: \(fixed(100 * result.rateMedian / overwrite, decimals: 0)) %)"
+                }
                 if let lmdbFloor = result.lmdbCommitFloorPerSecond {
                     latency? += "; bare LMDB commits \(grouped(lmdbFloor))/s (\(fixed(100 * lmdbFloor / floor, decimals: 0)) %)"
                 }

@@ -13,8 +13,12 @@ public struct WorkloadMeasurement: Sendable, Hashable {
     public var openAfterKillSeconds: Double?
     /// Anonymous resident memory of the process in MiB, for memory workloads.
     public var rssAnonMiB: Double?
-    /// The disk's fsync floor in syncs per second, where measured (W2 on disk stores).
+    /// The disk's fsync floor in syncs per second, where measured (W2 on disk stores): 4 KiB
+    /// writes appended to a growing file, each followed by `fdatasync`.
     public var fsyncFloorPerSecond: Double?
+    /// The same loop rewriting 16 blocks already on disk, in syncs per second, where measured (W2 on
+    /// disk stores): what a sync costs a store that rewrites pages or preallocates its files.
+    public var fsyncOverwriteFloorPerSecond: Double?
     /// Bare LMDB durable commits per second (one put and one delete each), where measured (W2 on
     /// the LMDB store in sync mode).
     public var lmdbCommitFloorPerSecond: Double?

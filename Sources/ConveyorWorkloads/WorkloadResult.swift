@@ -31,9 +31,13 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
     public var openAfterKillSeconds: Double?
     /// The median anonymous resident memory over the runs, in MiB.
     public var rssAnonMiB: Double?
-    /// The disk's fsync floor measured in the same run (a 4 KiB write + `fdatasync` loop), in syncs
-    /// per second: the ceiling for one-at-a-time durable sends (W2).
+    /// The median of the disk's fsync floor measured in the same runs (a loop of 4 KiB writes
+    /// appended to a growing file, each followed by `fdatasync`), in syncs per second: what W2's
+    /// one-at-a-time durable sends are compared against.
     public var fsyncFloorPerSecond: Double?
+    /// The median of the same loop rewriting 16 blocks already on disk, in syncs per second: the
+    /// cheaper sync a store that rewrites pages or preallocates its files pays.
+    public var fsyncOverwriteFloorPerSecond: Double?
     /// The median rate of bare durable LMDB commits (one put and one delete each) measured in the
     /// same run, where measured (W2 on LMDB in sync mode): the most a one-at-a-time W2 can reach
     /// on LMDB, broker aside.
@@ -56,6 +60,7 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
         case openAfterKillSeconds = "open_after_kill_seconds"
         case rssAnonMiB = "rss_anon_mib"
         case fsyncFloorPerSecond = "fsync_floor_per_s"
+        case fsyncOverwriteFloorPerSecond = "fsync_overwrite_floor_per_s"
         case lmdbCommitFloorPerSecond = "lmdb_commit_floor_per_s"
         case syncedWritesPerThousand = "synced_writes_per_1000"
     }
@@ -90,6 +95,8 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
         if !memory.isEmpty { rssAnonMiB = Self.median(memory) }
         let floors = measurements.compactMap(\.fsyncFloorPerSecond)
         if !floors.isEmpty { fsyncFloorPerSecond = Self.median(floors) }
+        let overwriteFloors = measurements.compactMap(\.fsyncOverwriteFloorPerSecond)
+        if !overwriteFloors.isEmpty { fsyncOverwriteFloorPerSecond = Self.median(overwriteFloors) }
         let lmdbFloors = measurements.compactMap(\.lmdbCommitFloorPerSecond)
         if !lmdbFloors.isEmpty { lmdbCommitFloorPerSecond = Self.median(lmdbFloors) }
         let syncedWrites = measurements.compactMap(\.syncedWritesPerThousand)

@@ -1,6 +1,6 @@
 import Conveyor
 import ConveyorLMDB
-import ConveyorWorkloads
+@testable import ConveyorWorkloads
 import Foundation
 import Testing
 
@@ -58,15 +58,31 @@ extension WorkloadStoreTests {
         let lmdb = try StoreLocation(store: .lmdb)
         let measured = try await workload.run(at: lmdb)
         let floor = try #require(measured.fsyncFloorPerSecond)
+        let overwriteFloor = try #require(measured.fsyncOverwriteFloorPerSecond)
         let lmdbFloor = try #require(measured.lmdbCommitFloorPerSecond)
-        #expect(floor > 0 && lmdbFloor > 0)
+        #expect(floor > 0 && overwriteFloor > 0 && lmdbFloor > 0)
+        #expect(!FileManager.default.fileExists(atPath: lmdb.directory.appendingPathComponent("fsync-probe").path),
+                "the floor's probe file is removed")
         #expect(!FileManager.default.fileExists(atPath: lmdb.directory.appendingPathComponent("lmdb-commit-probe").path),
                 "the probe's environment is removed")
 
         let file = try StoreLocation(store: .file)
         let fileMeasured = try await workload.run(at: file)
         #expect(fileMeasured.fsyncFloorPerSecond != nil)
+        #expect(fileMeasured.fsyncOverwriteFloorPerSecond != nil)
+        let summary = WorkloadResult(workload: workload, store: "file", measurements: [fileMeasured])
+        let json = try #require(String(data: try JSONEncoder().encode(summary), encoding: .utf8))
+        #expect(json.contains("\"fsync_floor_per_s\"") && json.contains("\"fsync_overwrite_floor_per_s\""))
         #expect(fileMeasured.lmdbCommitFloorPerSecond == nil, "only LMDB is compared with bare LMDB commits")
+    }
+
+    @Test
+    func theFsyncFloorAppendsToAGrowingFileAndItsOverwriteVariantRewritesSixteenBlocks() {
+        let appended = (0..<40).map { FsyncFloor.offset(ofWrite: $0, pattern: .append) }
+        #expect(appended == (0..<40).map { off_t($0) * 4096 }, "each write extends the file by one block")
+        let rewritten = (0..<40).map { FsyncFloor.offset(ofWrite: $0, pattern: .overwrite) }
+        #expect(Set(rewritten) == Set((0..<16).map { off_t($0) * 4096 }))
+        #expect(rewritten[16] == 0 && rewritten[39] == 23 * 4096 % (16 * 4096))
     }
 
     @Test

@@ -52,7 +52,8 @@ public struct QueuePersistentSyncWorkload: Workload {
             var measurement = try await Mark.measurement(of: &group, count: count)
             measurement.syncedWritesPerThousand = syncedWrites.perThousand(of: count)
             if !location.keepsDataInInstance {
-                measurement.fsyncFloorPerSecond = FsyncFloor.measure(in: location.directory)
+                measurement.fsyncFloorPerSecond = FsyncFloor.measure(in: location.directory, pattern: .append)
+                measurement.fsyncOverwriteFloorPerSecond = FsyncFloor.measure(in: location.directory, pattern: .overwrite)
                 if location.storeName == WorkloadStore.lmdb.name {
                     measurement.lmdbCommitFloorPerSecond = LMDBCommitFloor.measure(in: location.directory)
                 }
