@@ -21,6 +21,9 @@ final class MessageQueue: Sendable {
     /// Where the store keeps this queue's persistent messages; `nil` for non-durable subscriptions,
     /// whose messages are never stored.
     let storeKey: StoreQueueKey?
+    /// ``storeKey`` as a list of targets for ``StoredMessage``, built once so that storing a message
+    /// for this queue alone allocates no array.
+    let storeKeys: [StoreQueueKey]
     /// Redelivery, dead letter, expiry and backlog settings.
     let policy: DestinationPolicy
     /// Reads messages back from the store when only a window of the backlog is kept in memory;
@@ -86,6 +89,7 @@ final class MessageQueue: Sendable {
         self.displayName = displayName
         self.baseName = baseName
         self.storeKey = storeKey
+        self.storeKeys = storeKey.map { [$0] } ?? []
         self.policy = policy
         self.pager = pager
         self.shared = pager?.shared
