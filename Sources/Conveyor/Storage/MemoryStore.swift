@@ -14,9 +14,35 @@ public final class MemoryStore: MessageStore {
     private struct State {
         var isOpen = false
         var bodies: [UInt64: StoredBody] = [:]
-        var references: [StoreQueueKey: [UInt64: Int]] = [:]
+        /// The slot in ``references`` of each queue that ever held a reference. A queue keeps its
+        /// slot when emptied or purged, so slot numbers stay valid.
+        var slots: [StoreQueueKey: Int] = [:]
+        /// Per queue, by slot: the sequences it references, each with its delivery count.
+        var references: [[UInt64: Int]] = []
         var subscriptions: [SubscriptionKey: SubscriptionRecord] = [:]
         var highestSequence: UInt64 = 0
+
+        /// The slot of `key`, created if it has none.
+        mutating func slot(for key: StoreQueueKey) -> Int {
+            if let slot = slots[key] { return slot }
+            references.append([:])
+            slots[key] = references.count - 1
+            return references.count - 1
+        }
+    }
+
+    /// The slot of the queue the previous operation of a batch touched: the operations of a batch
+    /// mostly concern one queue, and comparing its key is far cheaper than hashing it.
+    private struct SlotCache {
+        var key: StoreQueueKey?
+        var slot = 0
+
+        mutating func slot(for key: StoreQueueKey, in state: inout State) -> Int {
+            if key == self.key { return slot }
+            slot = state.slot(for: key)
+            self.key = key
+            return slot
+        }
     }
 
     private let state = Mutex(State())
@@ -42,7 +68,8 @@ public final class MemoryStore: MessageStore {
             }
             state.isOpen = true
             var queues: [StoreQueueKey: StoredQueueSummary] = [:]
-            for (key, references) in state.references where !references.isEmpty {
+            for (key, slot) in state.slots where !state.references[slot].isEmpty {
+                let references = state.references[slot]
                 let bytes = references.keys.reduce(0) { $0 + (state.bodies[$1]?.message.body.byteCount ?? 0) }
                 queues[key] = StoredQueueSummary(count: references.count, bytes: bytes)
             }
@@ -60,7 +87,8 @@ public final class MemoryStore: MessageStore {
             guard state.isOpen else {
                 throw ConveyorError(.storage, "the memory store is closed; open a broker on it first")
             }
-            guard let references = state.references[queue], limit > 0 else { return [] }
+            guard let slot = state.slots[queue], limit > 0 else { return [] }
+            let references = state.references[slot]
             return references.filter { $0.key > sequence }.sorted { $0.key < $1.key }.prefix(limit).compactMap { item in
                 state.bodies[item.key].map { RecoveredMessage(sequence: item.key, message: $0.message, deliveryCount: item.value) }
             }
@@ -74,8 +102,9 @@ public final class MemoryStore: MessageStore {
             guard state.isOpen else {
                 throw ConveyorError(.storage, "the memory store is closed; open a broker on it first")
             }
-            for operation in batch.operations {
-                Self.apply(operation, to: &state)
+            var cache = SlotCache()
+            for index in batch.operations.indices {
+                Self.apply(batch.operations[index], to: &state, cache: &cache)
             }
         }
     }
@@ -85,21 +114,22 @@ public final class MemoryStore: MessageStore {
         state.withLock { $0.isOpen = false }
     }
 
-    private static func apply(_ operation: StoreOperation, to state: inout State) {
+    private static func apply(_ operation: StoreOperation, to state: inout State, cache: inout SlotCache) {
         switch operation {
         case .add(let stored):
             state.bodies[stored.sequence] = StoredBody(message: stored.message, references: stored.targets.count)
             state.highestSequence = max(state.highestSequence, stored.sequence)
             for target in stored.targets {
-                state.references[target, default: [:]][stored.sequence] = 0
+                state.references[cache.slot(for: target, in: &state)][stored.sequence] = 0
             }
         case .remove(let sequence, let key):
-            if state.references[key]?.removeValue(forKey: sequence) != nil {
+            if state.references[cache.slot(for: key, in: &state)].removeValue(forKey: sequence) != nil {
                 release(sequence, in: &state)
             }
         case .setDeliveryCount(let sequence, let key, let count):
-            if state.references[key]?[sequence] != nil {
-                state.references[key]?[sequence] = count
+            let slot = cache.slot(for: key, in: &state)
+            if let index = state.references[slot].index(forKey: sequence) {
+                state.references[slot].values[index] = count
             }
         case .saveSubscription(let record):
             state.subscriptions[record.key] = record
@@ -112,16 +142,23 @@ public final class MemoryStore: MessageStore {
     }
 
     private static func purge(_ key: StoreQueueKey, in state: inout State) {
-        guard let references = state.references.removeValue(forKey: key) else { return }
+        guard let slot = state.slots[key] else { return }
+        let references = state.references[slot]
+        state.references[slot] = [:]
         for sequence in references.keys {
             release(sequence, in: &state)
         }
     }
 
+    /// Drops one reference to a message body, and the body with its last reference: one lookup,
+    /// the count changed in place.
     private static func release(_ sequence: UInt64, in state: inout State) {
-        guard var body = state.bodies[sequence] else { return }
-        body.references -= 1
-        state.bodies[sequence] = body.references > 0 ? body : nil
+        guard let index = state.bodies.index(forKey: sequence) else { return }
+        if state.bodies.values[index].references > 1 {
+            state.bodies.values[index].references -= 1
+        } else {
+            state.bodies.remove(at: index)
+        }
     }
 }
 
