@@ -6,19 +6,23 @@ import Synchronization
 /// but not the end of the process. Use it for tests, for transient workloads, and as the ceiling the
 /// disk-backed stores are measured against.
 public final class MemoryStore: MessageStore {
-    private struct StoredBody {
+    /// A queue's reference to a stored message.
+    ///
+    /// Each reference holds its own copy of the message: copies share the body and headers
+    /// (copy-on-write), so a message sent to several queues is still kept once, and no separate
+    /// table of bodies with reference counts is needed.
+    private struct Reference {
         var message: Message
-        var references: Int
+        var deliveryCount: Int
     }
 
     private struct State {
         var isOpen = false
-        var bodies: [UInt64: StoredBody] = [:]
         /// The slot in ``references`` of each queue that ever held a reference. A queue keeps its
         /// slot when emptied or purged, so slot numbers stay valid.
         var slots: [StoreQueueKey: Int] = [:]
-        /// Per queue, by slot: the sequences it references, each with its delivery count.
-        var references: [[UInt64: Int]] = []
+        /// Per queue, by slot: the messages it references, by sequence.
+        var references: [[UInt64: Reference]] = []
         var subscriptions: [SubscriptionKey: SubscriptionRecord] = [:]
         var highestSequence: UInt64 = 0
 
@@ -70,7 +74,7 @@ public final class MemoryStore: MessageStore {
             var queues: [StoreQueueKey: StoredQueueSummary] = [:]
             for (key, slot) in state.slots where !state.references[slot].isEmpty {
                 let references = state.references[slot]
-                let bytes = references.keys.reduce(0) { $0 + (state.bodies[$1]?.message.body.byteCount ?? 0) }
+                let bytes = references.values.reduce(0) { $0 + $1.message.body.byteCount }
                 queues[key] = StoredQueueSummary(count: references.count, bytes: bytes)
             }
             return StoreRecovery(
@@ -89,8 +93,8 @@ public final class MemoryStore: MessageStore {
             }
             guard let slot = state.slots[queue], limit > 0 else { return [] }
             let references = state.references[slot]
-            return references.filter { $0.key > sequence }.sorted { $0.key < $1.key }.prefix(limit).compactMap { item in
-                state.bodies[item.key].map { RecoveredMessage(sequence: item.key, message: $0.message, deliveryCount: item.value) }
+            return references.filter { $0.key > sequence }.sorted { $0.key < $1.key }.prefix(limit).map { item in
+                RecoveredMessage(sequence: item.key, message: item.value.message, deliveryCount: item.value.deliveryCount)
             }
         }
     }
@@ -117,19 +121,16 @@ public final class MemoryStore: MessageStore {
     private static func apply(_ operation: StoreOperation, to state: inout State, cache: inout SlotCache) {
         switch operation {
         case .add(let stored):
-            state.bodies[stored.sequence] = StoredBody(message: stored.message, references: stored.targets.count)
             state.highestSequence = max(state.highestSequence, stored.sequence)
             for target in stored.targets {
-                state.references[cache.slot(for: target, in: &state)][stored.sequence] = 0
+                state.references[cache.slot(for: target, in: &state)][stored.sequence] = Reference(message: stored.message, deliveryCount: 0)
             }
         case .remove(let sequence, let key):
-            if state.references[cache.slot(for: key, in: &state)].removeValue(forKey: sequence) != nil {
-                release(sequence, in: &state)
-            }
+            state.references[cache.slot(for: key, in: &state)].removeValue(forKey: sequence)
         case .setDeliveryCount(let sequence, let key, let count):
             let slot = cache.slot(for: key, in: &state)
             if let index = state.references[slot].index(forKey: sequence) {
-                state.references[slot].values[index] = count
+                state.references[slot].values[index].deliveryCount = count
             }
         case .saveSubscription(let record):
             state.subscriptions[record.key] = record
@@ -143,22 +144,7 @@ public final class MemoryStore: MessageStore {
 
     private static func purge(_ key: StoreQueueKey, in state: inout State) {
         guard let slot = state.slots[key] else { return }
-        let references = state.references[slot]
         state.references[slot] = [:]
-        for sequence in references.keys {
-            release(sequence, in: &state)
-        }
-    }
-
-    /// Drops one reference to a message body, and the body with its last reference: one lookup,
-    /// the count changed in place.
-    private static func release(_ sequence: UInt64, in state: inout State) {
-        guard let index = state.bodies.index(forKey: sequence) else { return }
-        if state.bodies.values[index].references > 1 {
-            state.bodies.values[index].references -= 1
-        } else {
-            state.bodies.remove(at: index)
-        }
     }
 }
 
