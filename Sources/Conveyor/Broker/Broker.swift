@@ -695,8 +695,10 @@ public final class Broker: Sendable {
             throw error
         }
         var dropped: [(MessageQueue, [QueueEntry])] = []
+        // One clock reading for the whole transaction rather than one per message.
+        let now = WallClock.nowMillis()
         for placement in placements {
-            if let removed = try? placement.queue.enqueue(sends[placement.send].entry, reserved: placement.reserved), !removed.isEmpty {
+            if let removed = try? placement.queue.enqueue(sends[placement.send].entry, now: now, reserved: placement.reserved), !removed.isEmpty {
                 dropped.append((placement.queue, removed))
             }
         }
