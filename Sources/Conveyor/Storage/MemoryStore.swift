@@ -35,16 +35,18 @@ public final class MemoryStore: MessageStore {
         }
     }
 
-    /// The slot of the queue the previous operation of a batch touched: the operations of a batch
-    /// mostly concern one queue, and comparing its key is far cheaper than hashing it.
+    /// The slots of the queues a batch touched so far: the operations of a batch concern a few
+    /// queues (one queue, or a topic's subscriptions), and comparing keys with the same storage is far
+    /// cheaper than hashing them.
     private struct SlotCache {
-        var key: StoreQueueKey?
-        var slot = 0
+        /// How many queues it remembers; a batch touching more looks the others up each time.
+        static let capacity = 4
+        var entries: [(key: StoreQueueKey, slot: Int)] = []
 
         mutating func slot(for key: StoreQueueKey, in state: inout State) -> Int {
-            if key == self.key { return slot }
-            slot = state.slot(for: key)
-            self.key = key
+            for entry in entries where entry.key == key { return entry.slot }
+            let slot = state.slot(for: key)
+            if entries.count < Self.capacity { entries.append((key, slot)) }
             return slot
         }
     }
