@@ -629,10 +629,33 @@ public final class Broker: Sendable {
         // The common case, one queue: its prebuilt one-key list, no allocation.
         if queues.count == 1 { return queues[0].isStored(entry) ? queues[0].storeKeys : nil }
         var keys: [StoreQueueKey] = []
+        keys.reserveCapacity(queues.count)
         for queue in queues where queue.isStored(entry) {
             if let key = queue.storeKey { keys.append(key) }
         }
         return keys.isEmpty ? nil : keys
+    }
+
+    /// The store keys of the last sends' queues: the sends of a transaction mostly go to the same
+    /// queues (one queue, or the same subscriptions of a topic), and then share one list of keys
+    /// instead of building one per message.
+    private struct StoreKeysMemo {
+        private var queues: [MessageQueue] = []
+        private var isPersistent = false
+        private var keys: [StoreQueueKey]?
+
+        /// ``Broker/storeKeys(of:in:)``, reusing the previous list when the queues and the
+        /// persistence are the same (whether a queue stores a message depends on nothing else).
+        mutating func keys(of entry: QueueEntry, in routed: [MessageQueue]) -> [StoreQueueKey]? {
+            if routed.count > 1, entry.isPersistent == isPersistent, routed.elementsEqual(queues, by: ===) {
+                return keys
+            }
+            let keys = Broker.storeKeys(of: entry, in: routed)
+            if routed.count > 1 {
+                (queues, isPersistent, self.keys) = (routed, entry.isPersistent, keys)
+            }
+            return keys
+        }
     }
 
     /// One queue a send of a transaction goes to.
@@ -656,10 +679,11 @@ public final class Broker: Sendable {
         // Entries are read in place through indices throughout: iterating copies each element.
         do {
             var routed: [MessageQueue] = []
+            var memo = StoreKeysMemo()
             for index in sends.indices {
                 routed.removeAll(keepingCapacity: true)
                 route(sends[index].entry, to: sends[index].target, from: sends[index].publisher, admitted: &admitted, into: &routed)
-                if let keys = Self.storeKeys(of: sends[index].entry, in: routed) {
+                if let keys = memo.keys(of: sends[index].entry, in: routed) {
                     batch.append(.add(StoredMessage(sequence: sends[index].entry.sequence, message: sends[index].entry.message, targets: keys)))
                 }
                 for queue in routed { placements.append(Placement(queue: queue, send: index)) }
