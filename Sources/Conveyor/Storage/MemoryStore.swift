@@ -22,14 +22,14 @@ public final class MemoryStore: MessageStore {
         /// slot when emptied or purged, so slot numbers stay valid.
         var slots: [StoreQueueKey: Int] = [:]
         /// Per queue, by slot: the messages it references, by sequence.
-        var references: [[UInt64: Reference]] = []
+        var references: [SequenceMap<Reference>] = []
         var subscriptions: [SubscriptionKey: SubscriptionRecord] = [:]
         var highestSequence: UInt64 = 0
 
         /// The slot of `key`, created if it has none.
         mutating func slot(for key: StoreQueueKey) -> Int {
             if let slot = slots[key] { return slot }
-            references.append([:])
+            references.append(SequenceMap())
             slots[key] = references.count - 1
             return references.count - 1
         }
@@ -75,9 +75,9 @@ public final class MemoryStore: MessageStore {
             state.isOpen = true
             var queues: [StoreQueueKey: StoredQueueSummary] = [:]
             for (key, slot) in state.slots where !state.references[slot].isEmpty {
-                let references = state.references[slot]
-                let bytes = references.values.reduce(0) { $0 + $1.message.body.byteCount }
-                queues[key] = StoredQueueSummary(count: references.count, bytes: bytes)
+                var bytes = 0
+                state.references[slot].forEach { bytes += $0.message.body.byteCount }
+                queues[key] = StoredQueueSummary(count: state.references[slot].count, bytes: bytes)
             }
             return StoreRecovery(
                 subscriptions: Array(state.subscriptions.values), queues: queues,
@@ -85,8 +85,7 @@ public final class MemoryStore: MessageStore {
         }
     }
 
-    /// The references of a queue above `sequence`, ascending (sorting them: the memory store is not
-    /// meant to be paged).
+    /// The references of a queue above `sequence`, ascending.
     /// - Throws: ``ConveyorError/Code/storage`` if the store is not open.
     public func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
         try state.withLock { (state) throws(ConveyorError) -> [RecoveredMessage] in
@@ -94,9 +93,8 @@ public final class MemoryStore: MessageStore {
                 throw ConveyorError(.storage, "the memory store is closed; open a broker on it first")
             }
             guard let slot = state.slots[queue], limit > 0 else { return [] }
-            let references = state.references[slot]
-            return references.filter { $0.key > sequence }.sorted { $0.key < $1.key }.prefix(limit).map { item in
-                RecoveredMessage(sequence: item.key, message: item.value.message, deliveryCount: item.value.deliveryCount)
+            return state.references[slot].elements(after: sequence, limit: limit).map { item in
+                RecoveredMessage(sequence: item.sequence, message: item.value.message, deliveryCount: item.value.deliveryCount)
             }
         }
     }
@@ -125,15 +123,12 @@ public final class MemoryStore: MessageStore {
         case .add(let stored):
             state.highestSequence = max(state.highestSequence, stored.sequence)
             for target in stored.targets {
-                state.references[cache.slot(for: target, in: &state)][stored.sequence] = Reference(message: stored.message, deliveryCount: 0)
+                state.references[cache.slot(for: target, in: &state)].insert(Reference(message: stored.message, deliveryCount: 0), for: stored.sequence)
             }
         case .remove(let sequence, let key):
-            state.references[cache.slot(for: key, in: &state)].removeValue(forKey: sequence)
+            state.references[cache.slot(for: key, in: &state)].removeValue(for: sequence)
         case .setDeliveryCount(let sequence, let key, let count):
-            let slot = cache.slot(for: key, in: &state)
-            if let index = state.references[slot].index(forKey: sequence) {
-                state.references[slot].values[index].deliveryCount = count
-            }
+            state.references[cache.slot(for: key, in: &state)].update(sequence) { $0.deliveryCount = count }
         case .saveSubscription(let record):
             state.subscriptions[record.key] = record
         case .deleteSubscription(let key):
@@ -146,7 +141,7 @@ public final class MemoryStore: MessageStore {
 
     private static func purge(_ key: StoreQueueKey, in state: inout State) {
         guard let slot = state.slots[key] else { return }
-        state.references[slot] = [:]
+        state.references[slot] = SequenceMap()
     }
 }
 
