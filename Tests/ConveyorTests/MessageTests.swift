@@ -555,6 +555,38 @@ extension MessageTests {
             #expect(original.propertyNames == ["p"])
         }
 
+        @Test func changingTheSendHeadersOfACopyLeavesTheOriginal() {
+            var original = Message.text("shared")
+            original.messageID = MessageID(origin: "o", sequence: 1)
+            original.timestamp = 10
+            original.destination = .queue(Queue("a"))
+            original.deliveryMode = .nonPersistent
+            original.expiration = 20
+            original.deliveryTime = 30
+
+            var copy = original
+            copy.messageID = MessageID(origin: "o", sequence: 2)
+            copy.timestamp = 11
+            copy.destination = .topic(Topic("b"))
+            copy.deliveryMode = .persistent
+            copy.priority = 0
+            copy.expiration = 21
+            copy.deliveryTime = 31
+            copy.redelivered = true
+
+            #expect(original.messageID == MessageID(origin: "o", sequence: 1))
+            #expect(original.timestamp == 10)
+            #expect(original.destination == .queue(Queue("a")))
+            #expect(original.deliveryMode == .nonPersistent)
+            #expect(original.priority == 4)
+            #expect(original.expiration == 20)
+            #expect(original.deliveryTime == 30)
+            #expect(!original.redelivered)
+            #expect(original.text == "shared" && copy.text == "shared")
+            #expect(copy.messageID == MessageID(origin: "o", sequence: 2))
+            #expect(copy.destination == .topic(Topic("b")))
+        }
+
         @Test func bytesBodyCopiesAreIndependent() {
             let original = Message.bytes([1, 2, 3])
             var copy = original

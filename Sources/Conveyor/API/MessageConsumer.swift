@@ -154,8 +154,9 @@ public final class MessageConsumer: Sendable {
     private struct Taken {
         /// The next message, if any.
         var entry: QueueEntry?
-        /// Messages just fetched whose delivery counts must reach the store before delivery.
-        var fetchedPersistent: [QueueEntry] = []
+        /// Persistent messages just fetched whose delivery counts must reach the store before
+        /// delivery: their sequences and the counts to record (only these, not the messages).
+        var fetchedPersistent: [(sequence: UInt64, deliveryCount: Int)] = []
         /// Messages removed without delivery (expired, redelivered too often), to dispose of.
         var discarded: [DiscardedEntry] = []
 
@@ -191,11 +192,22 @@ public final class MessageConsumer: Sendable {
             if !discarded.isEmpty { taken.discarded += discarded }
             guard let entry = state.buffer.popFirst() else { return taken }
             taken.entry = entry
-            if recordingDeliveries, queue.isDurable, entry.isPersistent || state.buffer.contains(where: \.isPersistent) {
-                taken.fetchedPersistent = ([entry] + state.buffer).filter(\.isPersistent)
+            if recordingDeliveries, queue.isDurable {
+                taken.fetchedPersistent = Self.deliveriesToRecord(entry, state.buffer)
             }
             return taken
         }
+    }
+
+    /// The persistent messages among `first` and `rest` with the delivery counts their coming
+    /// delivery gives them, read in place.
+    private static func deliveriesToRecord(_ first: QueueEntry, _ rest: Deque<QueueEntry>) -> [(sequence: UInt64, deliveryCount: Int)] {
+        var deliveries: [(sequence: UInt64, deliveryCount: Int)] = []
+        if first.isPersistent { deliveries.append((first.sequence, first.message.deliveryCount + 1)) }
+        for index in rest.indices where rest[index].isPersistent {
+            deliveries.append((rest[index].sequence, rest[index].message.deliveryCount + 1))
+        }
+        return deliveries
     }
 
     /// Does the store work a take needs: disposes of discarded messages and, before persistent
@@ -209,9 +221,7 @@ public final class MessageConsumer: Sendable {
         let entry = taken.entry
         let fetched = taken.fetchedPersistent
         if let key = queue.storeKey, !fetched.isEmpty {
-            let batch = StoreBatch(fetched.map {
-                .setDeliveryCount(sequence: $0.sequence, in: key, count: $0.message.deliveryCount + 1)
-            })
+            let batch = StoreBatch(fetched.map { .setDeliveryCount(sequence: $0.sequence, in: key, count: $0.deliveryCount) })
             do {
                 try await session.broker.recordDeliveries(batch)
             } catch {

@@ -327,12 +327,15 @@ public final class Session: Sendable, MessageAcknowledging {
     func prepareDelivery(_ taken: consuming QueueEntry, from queue: MessageQueue, acknowledgeNow: Bool) -> (message: Message, unstoredAck: QueueEntry?) {
         var entry = taken
         countDelivery(of: &entry)
-        if mode.acknowledgesOnDelivery, acknowledgeNow, !queue.isStored(entry) {
+        guard mode.acknowledgesOnDelivery else {
+            // Client and transacted modes: the entry moves to the unacknowledged list.
+            return (recordDelivery(of: entry, from: queue), nil)
+        }
+        if acknowledgeNow, !queue.isStored(entry) {
             queue.markDeliveredAndAcknowledged(bytes: entry.message.body.byteCount)
             return (entry.intoMessage(), nil)
         }
-        let message = recordDelivery(of: entry, from: queue)
-        return (message, mode.acknowledgesOnDelivery && acknowledgeNow ? entry : nil)
+        return (entry.message, acknowledgeNow ? entry : nil)
     }
 
     /// Turns a taken entry into a message for a listener: as ``prepareDelivery(_:from:acknowledgeNow:)``
@@ -341,7 +344,7 @@ public final class Session: Sendable, MessageAcknowledging {
     func prepareListenerDelivery(_ taken: QueueEntry, from queue: MessageQueue) -> (message: Message, delivered: QueueEntry) {
         var entry = taken
         countDelivery(of: &entry)
-        return (recordDelivery(of: entry, from: queue), entry)
+        return (recordDelivery(of: copy entry, from: queue), entry)
     }
 
     /// One more delivery: the count goes up and, from the second on, the message is flagged redelivered.
@@ -351,12 +354,13 @@ public final class Session: Sendable, MessageAcknowledging {
     }
 
     /// Remembers a delivery until acknowledge or commit (client and transacted modes) and returns the
-    /// application's copy of the message.
-    private func recordDelivery(of entry: QueueEntry, from queue: MessageQueue) -> Message {
-        if !mode.acknowledgesOnDelivery {
-            state.withLock { $0.unacknowledged.append(Delivery(queue: queue, entry: entry)) }
-        }
+    /// application's copy of the message. The entry is moved into the session's list, not copied.
+    private func recordDelivery(of entry: consuming QueueEntry, from queue: MessageQueue) -> Message {
         var message = entry.message
+        if !mode.acknowledgesOnDelivery {
+            var delivery: Delivery? = Delivery(queue: queue, entry: entry)
+            state.withLock { $0.unacknowledged.append(delivery.take()!) }
+        }
         if mode == .clientAcknowledge { message.acknowledger = self }
         return message
     }
@@ -405,11 +409,12 @@ public final class Session: Sendable, MessageAcknowledging {
         return try broker.sendWithoutWaiting(entry, to: target, from: publisher)
     }
 
-    private func hold(_ entry: QueueEntry, for target: SendTarget) throws(ConveyorError) {
-        let send = PendingSend(entry: entry, target: target, publisher: publisher)
+    private func hold(_ entry: consuming QueueEntry, for target: SendTarget) throws(ConveyorError) {
+        // Moved, not copied, into the list of pending sends.
+        var send: PendingSend? = PendingSend(entry: entry, target: target, publisher: publisher)
         try state.withLock { (state) throws(ConveyorError) in
             if isClosed { throw .closed("session") }
-            state.pendingSends.append(send)
+            state.pendingSends.append(send.take()!)
         }
     }
 

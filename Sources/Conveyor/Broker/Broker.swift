@@ -595,11 +595,12 @@ public final class Broker: Sendable {
         try await commit(sends: [PendingSend(entry: entry, target: target, publisher: publisher)], acknowledgements: [])
     }
 
-    /// The queues a message goes to: the queue, or each subscription of the topic that accepts it.
-    /// Empty when duplicate detection has seen the message's ID before at this destination;
-    /// otherwise the ID is recorded, and `admitted` says where, so a failed send can forget it.
+    /// Appends to `queues` where a message goes: the queue, or each subscription of the topic that
+    /// accepts it. Appends nothing when duplicate detection has seen the message's ID before at this
+    /// destination; otherwise the ID is recorded, and `admitted` says where, so a failed send can
+    /// forget it.
     private func route(_ entry: QueueEntry, to target: SendTarget, from publisher: Publisher,
-                       admitted: inout [(SendTarget, String)]) -> [MessageQueue] {
+                       admitted: inout [(SendTarget, String)], into queues: inout [MessageQueue]) {
         if let id = entry.message.duplicateID {
             let isNew = switch target {
             case .queue(let queue): queue.admitDuplicateID(id)
@@ -607,19 +608,63 @@ public final class Broker: Sendable {
             }
             guard isNew else {
                 logger.debug("duplicate message dropped", metadata: ["duplicateID": "\(id)"])
-                return []
+                return
             }
             admitted.append((target, id))
         }
         switch target {
         case .queue(let queue):
-            return [queue]
+            queues.append(queue)
         case .topic(let router):
             syncSharedSubscriptions()
-            return router.current.compactMap {
-                $0.accepts(entry.message, fromConnection: publisher.connectionID, clientID: publisher.clientID) ? $0.queue : nil
+            for subscription in router.current
+            where subscription.accepts(entry.message, fromConnection: publisher.connectionID, clientID: publisher.clientID) {
+                queues.append(subscription.queue)
             }
         }
+    }
+
+    /// The store keys of the queues among `queues` that store `entry`, or `nil` if none does.
+    private static func storeKeys(of entry: QueueEntry, in queues: [MessageQueue]) -> [StoreQueueKey]? {
+        // The common case, one queue: its prebuilt one-key list, no allocation.
+        if queues.count == 1 { return queues[0].isStored(entry) ? queues[0].storeKeys : nil }
+        var keys: [StoreQueueKey] = []
+        keys.reserveCapacity(queues.count)
+        for queue in queues where queue.isStored(entry) {
+            if let key = queue.storeKey { keys.append(key) }
+        }
+        return keys.isEmpty ? nil : keys
+    }
+
+    /// The store keys of the last sends' queues: the sends of a transaction mostly go to the same
+    /// queues (one queue, or the same subscriptions of a topic), and then share one list of keys
+    /// instead of building one per message.
+    private struct StoreKeysMemo {
+        private var queues: [MessageQueue] = []
+        private var isPersistent = false
+        private var keys: [StoreQueueKey]?
+
+        /// ``Broker/storeKeys(of:in:)``, reusing the previous list when the queues and the
+        /// persistence are the same (whether a queue stores a message depends on nothing else).
+        mutating func keys(of entry: QueueEntry, in routed: [MessageQueue]) -> [StoreQueueKey]? {
+            if routed.count > 1, entry.isPersistent == isPersistent, routed.elementsEqual(queues, by: ===) {
+                return keys
+            }
+            let keys = Broker.storeKeys(of: entry, in: routed)
+            if routed.count > 1 {
+                (queues, isPersistent, self.keys) = (routed, entry.isPersistent, keys)
+            }
+            return keys
+        }
+    }
+
+    /// One queue a send of a transaction goes to.
+    private struct Placement {
+        let queue: MessageQueue
+        /// The send's index in the commit's `sends`: the entry itself is copied only into the queue.
+        let send: Int
+        /// Whether room was reserved for it under the queue's backlog limits.
+        var reserved = false
     }
 
     /// Commits a transaction: every persistent send and acknowledgement in one store batch, then the
@@ -627,39 +672,43 @@ public final class Broker: Sendable {
     /// checked (and room reserved) for every send first; if anything fails, nothing is sent.
     func commit(sends: [PendingSend], acknowledgements: [Delivery]) async throws(ConveyorError) {
         var batch = StoreBatch()
-        var placements: [(queue: MessageQueue, entry: QueueEntry, reserved: Bool)] = []
+        var placements: [Placement] = []
         var admitted: [(SendTarget, String)] = []
         placements.reserveCapacity(sends.count)
+        batch.operations.reserveCapacity(sends.count + acknowledgements.count)
+        // Entries are read in place through indices throughout: iterating copies each element.
         do {
-            for send in sends {
-                let queues = route(send.entry, to: send.target, from: send.publisher, admitted: &admitted)
-                let keys = queues.filter { $0.isStored(send.entry) }.compactMap(\.storeKey)
-                if !keys.isEmpty {
-                    batch.append(.add(StoredMessage(sequence: send.entry.sequence, message: send.entry.message, targets: keys)))
+            var routed: [MessageQueue] = []
+            var memo = StoreKeysMemo()
+            for index in sends.indices {
+                routed.removeAll(keepingCapacity: true)
+                route(sends[index].entry, to: sends[index].target, from: sends[index].publisher, admitted: &admitted, into: &routed)
+                if let keys = memo.keys(of: sends[index].entry, in: routed) {
+                    batch.append(.add(StoredMessage(sequence: sends[index].entry.sequence, message: sends[index].entry.message, targets: keys)))
                 }
-                for queue in queues { placements.append((queue, send.entry, false)) }
+                for queue in routed { placements.append(Placement(queue: queue, send: index)) }
             }
-            for placement in placements where placement.entry.isPersistent {
-                placement.queue.beginTransit(placement.entry.sequence)
+            for placement in placements where sends[placement.send].entry.isPersistent {
+                placement.queue.beginTransit(sends[placement.send].entry.sequence)
             }
             for index in placements.indices where placements[index].queue.isLimited {
                 let queue = placements[index].queue
                 placements[index].reserved = try await queue.waitForCapacity(
-                    count: 1, bytes: placements[index].entry.message.body.byteCount
+                    count: 1, bytes: sends[placements[index].send].entry.message.body.byteCount
                 ) { (expired) throws(ConveyorError) in try await self.dispose(expired, from: queue) }
             }
-            for delivery in acknowledgements where delivery.queue.isStored(delivery.entry) {
-                if let key = delivery.queue.storeKey {
-                    batch.append(.remove(sequence: delivery.entry.sequence, from: key))
+            for index in acknowledgements.indices where acknowledgements[index].queue.isStored(acknowledgements[index].entry) {
+                if let key = acknowledgements[index].queue.storeKey {
+                    batch.append(.remove(sequence: acknowledgements[index].entry.sequence, from: key))
                 }
             }
             if !batch.isEmpty { try await commit(batch) }
         } catch {
-            for placement in placements where placement.entry.isPersistent {
-                placement.queue.cancelTransit(placement.entry.sequence)
+            for placement in placements where sends[placement.send].entry.isPersistent {
+                placement.queue.cancelTransit(sends[placement.send].entry.sequence)
             }
             for placement in placements where placement.reserved {
-                placement.queue.releaseReservation(count: 1, bytes: placement.entry.message.body.byteCount)
+                placement.queue.releaseReservation(count: 1, bytes: sends[placement.send].entry.message.body.byteCount)
             }
             for (target, id) in admitted {
                 switch target {
@@ -670,15 +719,32 @@ public final class Broker: Sendable {
             throw error
         }
         var dropped: [(MessageQueue, [QueueEntry])] = []
+        // One clock reading for the whole transaction rather than one per message.
+        let now = WallClock.nowMillis()
         for placement in placements {
-            if let removed = try? placement.queue.enqueue(placement.entry, reserved: placement.reserved), !removed.isEmpty {
+            if let removed = try? placement.queue.enqueue(sends[placement.send].entry, now: now, reserved: placement.reserved), !removed.isEmpty {
                 dropped.append((placement.queue, removed))
             }
         }
-        for delivery in acknowledgements {
-            delivery.queue.markAcknowledged(bytes: delivery.entry.message.body.byteCount)
-        }
+        markAcknowledged(acknowledgements)
         if !dropped.isEmpty { try await removeFromStore(dropped) }
+    }
+
+    /// Counts acknowledged deliveries on their queues, once per run of deliveries from the same
+    /// queue rather than once per message.
+    private func markAcknowledged(_ deliveries: [Delivery]) {
+        var start = deliveries.startIndex
+        while start < deliveries.endIndex {
+            let queue = deliveries[start].queue
+            var bytes = deliveries[start].entry.message.body.byteCount
+            var end = start + 1
+            while end < deliveries.endIndex, deliveries[end].queue === queue {
+                bytes += deliveries[end].entry.message.body.byteCount
+                end += 1
+            }
+            queue.markAcknowledged(count: end - start, bytes: bytes)
+            start = end
+        }
     }
 
     /// Removes messages dropped by an overflow policy from the store.

@@ -21,6 +21,9 @@ final class MessageQueue: Sendable {
     /// Where the store keeps this queue's persistent messages; `nil` for non-durable subscriptions,
     /// whose messages are never stored.
     let storeKey: StoreQueueKey?
+    /// ``storeKey`` as a list of targets for ``StoredMessage``, built once so that storing a message
+    /// for this queue alone allocates no array.
+    let storeKeys: [StoreQueueKey]
     /// Redelivery, dead letter, expiry and backlog settings.
     let policy: DestinationPolicy
     /// Reads messages back from the store when only a window of the backlog is kept in memory;
@@ -86,21 +89,28 @@ final class MessageQueue: Sendable {
         self.displayName = displayName
         self.baseName = baseName
         self.storeKey = storeKey
+        self.storeKeys = storeKey.map { [$0] } ?? []
         self.policy = policy
         self.pager = pager
         self.shared = pager?.shared
+        self.isDurable = storeKey != nil
+        self.isShared = pager?.shared != nil
         self.isLimited = policy.limits.isLimited
         self.state = Mutex(State(duplicates: DuplicateWindow(capacity: duplicateWindow)))
     }
 
-    /// Whether messages of this queue are written to the store when persistent.
-    var isDurable: Bool { storeKey != nil }
+    /// Whether messages of this queue are written to the store when persistent (it has a
+    /// ``storeKey``). Stored, like ``isShared``, because the send and delivery paths ask for every
+    /// message, and testing the optionals copies them.
+    let isDurable: Bool
+    /// Whether other processes share the store (``shared`` is set).
+    let isShared: Bool
 
     /// Whether `entry` is (or goes) in the store: persistent messages of durable queues, and with a
     /// shared store every message of a durable queue (other processes read it from there).
     @inline(__always)
     func isStored(_ entry: QueueEntry) -> Bool {
-        storeKey != nil && (entry.isPersistent || shared != nil)
+        isDurable && (entry.isPersistent || isShared)
     }
     /// Whether the queue has backlog limits (then sends may wait or fail).
     let isLimited: Bool
@@ -122,7 +132,7 @@ final class MessageQueue: Sendable {
             if state.isDeleted {
                 throw .invalidDestination("\(displayName) has been deleted; messages can no longer be sent to it")
             }
-            if shared != nil {
+            if isShared {
                 // Committed to the shared store: consumers here claim them from there like any
                 // other process's, so that each goes to one process only.
                 state.stored.generation &+= 1
@@ -152,7 +162,7 @@ final class MessageQueue: Sendable {
     @discardableResult
     func enqueue(_ entry: consuming QueueEntry, now: Int64 = WallClock.nowMillis(), reserved: Bool = false) throws(ConveyorError) -> [QueueEntry] {
         guard entry.notBefore <= now, !isLimited, entry.message.expiration == 0, pager == nil || !entry.isPersistent,
-              shared == nil else {
+              !isShared else {
             return try enqueue(CollectionOfOne(entry), now: now, reserved: reserved)
         }
         var moving: QueueEntry? = consume entry
@@ -189,19 +199,19 @@ final class MessageQueue: Sendable {
     /// Notes that a send is storing `sequence` for this queue and will add it once committed, so
     /// that a page read meanwhile does not add it a second time. Call before the store commit.
     func beginTransit(_ sequence: UInt64) {
-        guard pager != nil, shared == nil else { return }
+        guard pager != nil, !isShared else { return }
         state.withLock { _ = $0.inTransit.insert(sequence) }
     }
 
     /// Forgets a send registered with ``beginTransit(_:)`` whose commit failed.
     func cancelTransit(_ sequence: UInt64) {
-        guard pager != nil, shared == nil else { return }
+        guard pager != nil, !isShared else { return }
         state.withLock { _ = $0.inTransit.remove(sequence) }
     }
 
     /// Starts the queue with messages that are only in the store (after a restart).
     func restoreStoredBacklog(_ summary: StoredQueueSummary) {
-        guard pager != nil, shared == nil, summary.count > 0 else { return }
+        guard pager != nil, !isShared, summary.count > 0 else { return }
         if state.withLock({ $0.duplicates.capacity > 0 }) { needsDuplicateScan.store(true, ordering: .releasing) }
         state.withLock { state in
             state.stored.isActive = true
@@ -401,7 +411,7 @@ final class MessageQueue: Sendable {
     /// With no consumer left, removes every claimed message held here and returns their sequences
     /// for ``release(_:)``: a process without consumers must not keep messages from the others.
     private func releasableIfUnconsumed(in state: inout State) -> [UInt64] {
-        guard shared != nil, state.consumerCount == 0 else { return [] }
+        guard isShared, state.consumerCount == 0 else { return [] }
         var sequences = state.pending.removeAll { _ in true }.map(\.sequence)
         sequences += state.scheduled.unordered.map(\.entry.sequence)
         state.scheduled = Heap()
@@ -425,7 +435,7 @@ final class MessageQueue: Sendable {
     /// Notes that the shared store may hold new messages for this queue (a commit here or in another
     /// process, or claims released) and wakes the consumers waiting for them.
     func sharedStoreChanged() {
-        guard shared != nil else { return }
+        guard isShared else { return }
         let toWake = state.withLock { state in
             state.stored.generation &+= 1
             defer { state.hungry = [] }
@@ -581,7 +591,7 @@ final class MessageQueue: Sendable {
         let now = WallClock.nowMillis()
         let (toWake, unwanted) = state.withLock { state -> ([MessageConsumer], [UInt64]) in
             guard !state.isDeleted else { return ([], []) }
-            if shared != nil, state.consumerCount == 0 {
+            if isShared, state.consumerCount == 0 {
                 // No consumer here: the messages go back to the store for any process.
                 state.stored.generation &+= 1
                 return ([], entries.map(\.sequence))
@@ -756,7 +766,7 @@ final class MessageQueue: Sendable {
             }
             let moved = buffer.count - before
             let pageFrom = state.stored.isActive ? claimPageRead(in: &state) : nil
-            let claimAt = shared != nil && moved < limit ? claimSharedRead(in: &state) : nil
+            let claimAt = isShared && moved < limit ? claimSharedRead(in: &state) : nil
             // A consumer about to read a page does not wait: it fetches again after reading.
             if moved == 0, waitIfEmpty, pageFrom == nil, claimAt == nil, !state.hungry.contains(where: { $0 === consumer }) {
                 state.hungry.append(consumer)
@@ -901,7 +911,7 @@ final class MessageQueue: Sendable {
         }
         let (resident, storedAfter, inTransit) = state.withLock { state in
             // A shared store holds every message, the ones claimed here included.
-            shared != nil ? ([], 0, [])
+            isShared ? ([], 0, [])
                 : (state.pending.snapshot().filter(accepts).map(\.message),
                    state.stored.isActive ? state.stored.loadedThrough : nil, state.inTransit)
         }

@@ -35,37 +35,61 @@ public struct MessageID: Hashable, Sendable, CustomStringConvertible {
 /// ``deliveryCount``) are read-only here and are set by ``MessageProducer/send(_:)``.
 public struct Message: Sendable {
     /// The payload.
-    public var body: MessageBody
+    public var body: MessageBody {
+        get { storage.body }
+        set { uniqueStorage().body = newValue }
+    }
     /// JMSCorrelationID: links a reply to its request, or any application-defined grouping.
     public var correlationID: String? {
-        get { extras?.correlationID }
+        get { storage.extras?.correlationID }
         set { updateExtras { $0.correlationID = newValue } }
     }
     /// JMSReplyTo: where the receiver should send its reply.
     public var replyTo: Destination? {
-        get { extras?.replyTo }
+        get { storage.extras?.replyTo }
         set { updateExtras { $0.replyTo = newValue } }
     }
     /// JMSType: an application-defined message type name.
     public var type: String? {
-        get { extras?.type }
+        get { storage.extras?.type }
         set { updateExtras { $0.type = newValue } }
     }
 
     /// JMSMessageID, set when the message is sent.
-    public internal(set) var messageID: MessageID?
+    public internal(set) var messageID: MessageID? {
+        get { storage.messageID }
+        set { uniqueStorage().messageID = newValue }
+    }
     /// JMSTimestamp: when the message was handed to the broker, in milliseconds since 1970; 0 before send.
-    public internal(set) var timestamp: Int64 = 0
+    public internal(set) var timestamp: Int64 {
+        get { storage.timestamp }
+        set { uniqueStorage().timestamp = newValue }
+    }
     /// JMSDestination: where the message was sent.
-    public internal(set) var destination: Destination?
+    public internal(set) var destination: Destination? {
+        get { storage.destination }
+        set { uniqueStorage().destination = newValue }
+    }
     /// JMSDeliveryMode, set from the producer on send.
-    public internal(set) var deliveryMode: DeliveryMode = .persistent
+    public internal(set) var deliveryMode: DeliveryMode {
+        get { storage.deliveryMode }
+        set { uniqueStorage().deliveryMode = newValue }
+    }
     /// JMSPriority: 0 (lowest) to 9 (highest); 4 is the default.
-    public internal(set) var priority: Int = 4
+    public internal(set) var priority: Int {
+        get { storage.priority }
+        set { uniqueStorage().priority = newValue }
+    }
     /// JMSExpiration: when the message expires, in milliseconds since 1970; 0 means never.
-    public internal(set) var expiration: Int64 = 0
+    public internal(set) var expiration: Int64 {
+        get { storage.expiration }
+        set { uniqueStorage().expiration = newValue }
+    }
     /// JMSDeliveryTime: the earliest time the message may be delivered, in milliseconds since 1970.
-    public internal(set) var deliveryTime: Int64 = 0
+    public internal(set) var deliveryTime: Int64 {
+        get { storage.deliveryTime }
+        set { uniqueStorage().deliveryTime = newValue }
+    }
     /// JMSRedelivered: the message may have been delivered before without being acknowledged.
     public internal(set) var redelivered: Bool = false
     /// JMSXDeliveryCount: how many times the message has been delivered, this time included.
@@ -77,23 +101,29 @@ public struct Message: Sendable {
 
     /// Application properties; read them with ``property(_:)`` or ``property(_:as:)``.
     public internal(set) var properties: [String: MessageValue] {
-        get { extras?.properties ?? [:] }
+        get { storage.extras?.properties ?? [:] }
         set { updateExtras { $0.properties = newValue } }
     }
 
-    /// The headers and properties most messages do without, kept out of line so that a plain
-    /// message is small and cheap to copy on the hot path. `nil` while all of them are empty.
-    private var extras: Extras?
+    /// The body and the headers set on send, shared copy-on-write between copies: copying a message
+    /// (which the broker does between producer, store, queue and consumer) copies one reference.
+    /// The fields that change on every delivery stay inline, so delivering a message never copies
+    /// its storage.
+    private var storage: MessageStorage
 
     /// Whether any application property is set (no dictionary is touched when none is).
-    var hasProperties: Bool { extras.map { !$0.value.properties.isEmpty } ?? false }
+    var hasProperties: Bool { storage.extras.map { !$0.value.properties.isEmpty } ?? false }
 
-    private func extrasValue() -> Extras.Value { extras?.value ?? Extras.Value() }
+    /// The storage, copied first if another message shares it.
+    private mutating func uniqueStorage() -> MessageStorage {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return storage
+    }
 
     private mutating func updateExtras(_ change: (inout Extras.Value) -> Void) {
-        var value = extrasValue()
+        var value = storage.extras?.value ?? Extras.Value()
         change(&value)
-        extras = value.isEmpty ? nil : Extras(value)
+        uniqueStorage().extras = value.isEmpty ? nil : Extras(value)
     }
 
     /// The session-side handle that ``acknowledge()`` calls; set on delivery to a consumer.
@@ -102,7 +132,7 @@ public struct Message: Sendable {
     /// Creates a message with a body and no properties.
     /// - Parameter body: The payload.
     public init(body: MessageBody = .empty) {
-        self.body = body
+        self.storage = MessageStorage(body: body)
     }
 
     /// A text message.
@@ -182,6 +212,42 @@ public struct Message: Sendable {
     /// - Throws: ``ConveyorError/Code/illegalState`` if the session is closed.
     public func acknowledge() async throws(ConveyorError) {
         try await acknowledger?.acknowledgeFromMessage()
+    }
+}
+
+/// The shared part of a ``Message``: its body and the headers set on send.
+///
+/// Copy-on-write: a message changes it only while it holds the only reference (see
+/// `Message.uniqueStorage()`), which is what makes sharing it between threads safe.
+private final class MessageStorage: @unchecked Sendable {
+    var body: MessageBody
+    /// The headers and properties most messages do without, kept out of line so that copying the
+    /// storage of a plain message stays cheap. `nil` while all of them are empty.
+    var extras: Extras?
+    var messageID: MessageID?
+    var timestamp: Int64 = 0
+    var destination: Destination?
+    var deliveryMode: DeliveryMode = .persistent
+    var priority: Int = 4
+    var expiration: Int64 = 0
+    var deliveryTime: Int64 = 0
+
+    init(body: MessageBody) {
+        self.body = body
+    }
+
+    /// An unshared copy, for a message about to change.
+    func copy() -> MessageStorage {
+        let copy = MessageStorage(body: body)
+        copy.extras = extras
+        copy.messageID = messageID
+        copy.timestamp = timestamp
+        copy.destination = destination
+        copy.deliveryMode = deliveryMode
+        copy.priority = priority
+        copy.expiration = expiration
+        copy.deliveryTime = deliveryTime
+        return copy
     }
 }
 

@@ -6,17 +6,49 @@ import Synchronization
 /// but not the end of the process. Use it for tests, for transient workloads, and as the ceiling the
 /// disk-backed stores are measured against.
 public final class MemoryStore: MessageStore {
-    private struct StoredBody {
+    /// A queue's reference to a stored message.
+    ///
+    /// Each reference holds its own copy of the message: copies share the body and headers
+    /// (copy-on-write), so a message sent to several queues is still kept once, and no separate
+    /// table of bodies with reference counts is needed.
+    private struct Reference {
         var message: Message
-        var references: Int
+        var deliveryCount: Int
     }
 
     private struct State {
         var isOpen = false
-        var bodies: [UInt64: StoredBody] = [:]
-        var references: [StoreQueueKey: [UInt64: Int]] = [:]
+        /// The slot in ``references`` of each queue that ever held a reference. A queue keeps its
+        /// slot when emptied or purged, so slot numbers stay valid.
+        var slots: [StoreQueueKey: Int] = [:]
+        /// Per queue, by slot: the messages it references, by sequence.
+        var references: [SequenceMap<Reference>] = []
         var subscriptions: [SubscriptionKey: SubscriptionRecord] = [:]
         var highestSequence: UInt64 = 0
+
+        /// The slot of `key`, created if it has none.
+        mutating func slot(for key: StoreQueueKey) -> Int {
+            if let slot = slots[key] { return slot }
+            references.append(SequenceMap())
+            slots[key] = references.count - 1
+            return references.count - 1
+        }
+    }
+
+    /// The slots of the queues a batch touched so far: the operations of a batch concern a few
+    /// queues (one queue, or a topic's subscriptions), and comparing keys with the same storage is far
+    /// cheaper than hashing them.
+    private struct SlotCache {
+        /// How many queues it remembers; a batch touching more looks the others up each time.
+        static let capacity = 4
+        var entries: [(key: StoreQueueKey, slot: Int)] = []
+
+        mutating func slot(for key: StoreQueueKey, in state: inout State) -> Int {
+            for entry in entries where entry.key == key { return entry.slot }
+            let slot = state.slot(for: key)
+            if entries.count < Self.capacity { entries.append((key, slot)) }
+            return slot
+        }
     }
 
     private let state = Mutex(State())
@@ -42,9 +74,10 @@ public final class MemoryStore: MessageStore {
             }
             state.isOpen = true
             var queues: [StoreQueueKey: StoredQueueSummary] = [:]
-            for (key, references) in state.references where !references.isEmpty {
-                let bytes = references.keys.reduce(0) { $0 + (state.bodies[$1]?.message.body.byteCount ?? 0) }
-                queues[key] = StoredQueueSummary(count: references.count, bytes: bytes)
+            for (key, slot) in state.slots where !state.references[slot].isEmpty {
+                var bytes = 0
+                state.references[slot].forEach { bytes += $0.message.body.byteCount }
+                queues[key] = StoredQueueSummary(count: state.references[slot].count, bytes: bytes)
             }
             return StoreRecovery(
                 subscriptions: Array(state.subscriptions.values), queues: queues,
@@ -52,17 +85,16 @@ public final class MemoryStore: MessageStore {
         }
     }
 
-    /// The references of a queue above `sequence`, ascending (sorting them: the memory store is not
-    /// meant to be paged).
+    /// The references of a queue above `sequence`, ascending.
     /// - Throws: ``ConveyorError/Code/storage`` if the store is not open.
     public func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
         try state.withLock { (state) throws(ConveyorError) -> [RecoveredMessage] in
             guard state.isOpen else {
                 throw ConveyorError(.storage, "the memory store is closed; open a broker on it first")
             }
-            guard let references = state.references[queue], limit > 0 else { return [] }
-            return references.filter { $0.key > sequence }.sorted { $0.key < $1.key }.prefix(limit).compactMap { item in
-                state.bodies[item.key].map { RecoveredMessage(sequence: item.key, message: $0.message, deliveryCount: item.value) }
+            guard let slot = state.slots[queue], limit > 0 else { return [] }
+            return state.references[slot].elements(after: sequence, limit: limit).map { item in
+                RecoveredMessage(sequence: item.sequence, message: item.value.message, deliveryCount: item.value.deliveryCount)
             }
         }
     }
@@ -74,8 +106,9 @@ public final class MemoryStore: MessageStore {
             guard state.isOpen else {
                 throw ConveyorError(.storage, "the memory store is closed; open a broker on it first")
             }
-            for operation in batch.operations {
-                Self.apply(operation, to: &state)
+            var cache = SlotCache()
+            for index in batch.operations.indices {
+                Self.apply(batch.operations[index], to: &state, cache: &cache)
             }
         }
     }
@@ -85,22 +118,17 @@ public final class MemoryStore: MessageStore {
         state.withLock { $0.isOpen = false }
     }
 
-    private static func apply(_ operation: StoreOperation, to state: inout State) {
+    private static func apply(_ operation: StoreOperation, to state: inout State, cache: inout SlotCache) {
         switch operation {
         case .add(let stored):
-            state.bodies[stored.sequence] = StoredBody(message: stored.message, references: stored.targets.count)
             state.highestSequence = max(state.highestSequence, stored.sequence)
             for target in stored.targets {
-                state.references[target, default: [:]][stored.sequence] = 0
+                state.references[cache.slot(for: target, in: &state)].insert(Reference(message: stored.message, deliveryCount: 0), for: stored.sequence)
             }
         case .remove(let sequence, let key):
-            if state.references[key]?.removeValue(forKey: sequence) != nil {
-                release(sequence, in: &state)
-            }
+            state.references[cache.slot(for: key, in: &state)].removeValue(for: sequence)
         case .setDeliveryCount(let sequence, let key, let count):
-            if state.references[key]?[sequence] != nil {
-                state.references[key]?[sequence] = count
-            }
+            state.references[cache.slot(for: key, in: &state)].update(sequence) { $0.deliveryCount = count }
         case .saveSubscription(let record):
             state.subscriptions[record.key] = record
         case .deleteSubscription(let key):
@@ -112,16 +140,8 @@ public final class MemoryStore: MessageStore {
     }
 
     private static func purge(_ key: StoreQueueKey, in state: inout State) {
-        guard let references = state.references.removeValue(forKey: key) else { return }
-        for sequence in references.keys {
-            release(sequence, in: &state)
-        }
-    }
-
-    private static func release(_ sequence: UInt64, in state: inout State) {
-        guard var body = state.bodies[sequence] else { return }
-        body.references -= 1
-        state.bodies[sequence] = body.references > 0 ? body : nil
+        guard let slot = state.slots[key] else { return }
+        state.references[slot] = SequenceMap()
     }
 }
 
