@@ -91,6 +91,12 @@ package final class GroupCommit: Sendable {
         }
     }
 
+    /// How many committers wait for the next group to be written (for tests).
+    package var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    /// Whether a leader is waiting for the committers it expects (for tests).
+    package var isLingering: Bool { state.withLock { $0.gathered != nil } }
+
     /// How many groups have been written with a sync so far.
     package var syncedWrites: UInt64 { syncedWriteCount.load(ordering: .relaxed) }
 

@@ -3,7 +3,7 @@
 ///
 /// | mode | a commit returns | process crash | power loss / kernel crash |
 /// | --- | --- | --- | --- |
-/// | ``sync`` | after the sync of the write that carried it | nothing lost | nothing lost |
+/// | ``sync`` | after the sync of the write that carried it (concurrent commits share it) | nothing lost | nothing lost |
 /// | ``groupCommit`` | as sync, after waiting 200 µs for others to join its write | nothing lost | nothing lost |
 /// | ``osBuffered`` | once the OS has the data; it writes later | nothing lost | the last commits may be lost |
 ///
@@ -18,8 +18,10 @@ public struct StoreDurability: Sendable, Hashable, CustomStringConvertible {
 
     /// Every commit is on disk before the store's `commit` returns: the default, so a send that
     /// returned is on disk. Commits that arrive while another is being written are written together
-    /// after it, with one sync for all of them, so concurrent producers and acknowledging consumers
-    /// share syncs without added waiting.
+    /// after it, with one sync for all of them. When commits have been arriving concurrently (a
+    /// producer's send and a consumer's acknowledgement, say), the committer that writes next waits
+    /// at most 250 µs for the ones it expects, so they share a sync instead of taking turns; a lone
+    /// committer never waits.
     public static let sync = StoreDurability(mode: .sync)
 
     /// As ``sync``, and the committer that writes a group first waits 200 µs for more commits to join

@@ -1,0 +1,82 @@
+import Dispatch
+import Foundation
+import Synchronization
+import Testing
+
+@testable import Conveyor
+
+/// `GroupCommit`: concurrent committers share one write, and a leader waits for the committers it
+/// expects.
+@Suite("Group commit")
+struct GroupCommitTests {
+    /// What the committers of a test saw: the size of each group written, and who has returned.
+    final class Log: Sendable {
+        let groups = Mutex<[Int]>([])
+        let secondReturned = Atomic(false)
+
+        /// A write that records its group's size and succeeds.
+        func write(_ batches: [StoreBatch], _ syncs: Bool) -> [Result<Void, ConveyorError>] {
+            groups.withLock { $0.append(batches.count) }
+            return batches.map { _ in .success(()) }
+        }
+
+        var written: [Int] { groups.withLock { $0 } }
+        var hasSecondReturned: Bool { secondReturned.load(ordering: .sequentiallyConsistent) }
+    }
+
+    /// A batch of `count` acknowledgements.
+    private static func batch(of count: Int) -> StoreBatch {
+        StoreBatch((0..<count).map { .remove(sequence: UInt64($0), from: .queue("group-commit")) })
+    }
+
+    /// Commits a batch on a thread of its own and holds its write until a second batch (committed on
+    /// another thread) is queued behind it. After that first group of one
+    /// with one committer waiting, the group commit expects two committers at a time, so the second
+    /// committer, leading alone, is the one whose waiting the tests look at.
+    private func commitBehindAHeldWrite(_ group: GroupCommit) async -> Log {
+        let log = Log()
+        let held = DispatchSemaphore(value: 0)
+        let writing = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? group.commit(Self.batch(of: 1)) { batches, syncs in
+                writing.signal()
+                held.wait()
+                return log.write(batches, syncs)
+            }
+        }
+        writing.wait()
+        Thread.detachNewThread {
+            try? group.commit(Self.batch(of: 1), write: log.write)
+            log.secondReturned.store(true, ordering: .sequentiallyConsistent)
+        }
+        await waitUntil { group.pendingCount == 1 }
+        held.signal()
+        return log
+    }
+
+    @Test
+    func aCommitterThatArrivesDuringAWriteLeadsTheNextGroup() async throws {
+        let group = GroupCommit()
+        let log = await commitBehindAHeldWrite(group)
+        #expect(await waitUntil { log.hasSecondReturned })
+        #expect(log.written == [1, 1])
+        #expect(group.syncedWrites == 2)
+    }
+
+    @Test
+    func aLeaderWaitsForTheCommitterItExpectsAndSharesItsWrite() async throws {
+        let group = GroupCommit(adaptiveLinger: .seconds(10))
+        let log = await commitBehindAHeldWrite(group)
+        #expect(await waitUntil { group.isLingering })
+        #expect(!log.hasSecondReturned)
+        // The partner it expects arrives: both are written together, long before the linger ends.
+        let thirdReturned = Atomic(false)
+        Thread.detachNewThread {
+            try? group.commit(Self.batch(of: 1), write: log.write)
+            thirdReturned.store(true, ordering: .sequentiallyConsistent)
+        }
+        #expect(await waitUntil { log.hasSecondReturned && thirdReturned.load(ordering: .sequentiallyConsistent) })
+        #expect(log.written == [1, 2])
+        #expect(group.syncedWrites == 2)
+    }
+}
