@@ -296,6 +296,26 @@ struct JMSConformanceTests {
     // MARK: Durable subscriptions
 
     @Test(arguments: StoreKind.allCases)
+    func aDurableSubscriptionToATemporaryTopicIsRefused(kind: StoreKind) async throws {
+        // JMS: a durable subscription to a temporary topic makes no sense, a programming error a
+        // provider may detect. Accepted, it outlived the topic in the store and kept the topic from
+        // being deleted.
+        let fixture = try Fixture(kind, clientID: "temp-durable")
+        defer { fixture.close() }
+        let topic = try fixture.connection.createTemporaryTopic()
+        let session = try fixture.connection.createSession()
+        let error = await expectError(.invalidDestination) { try await session.createDurableConsumer(for: topic, name: "d") }
+        #expect(error?.message.contains(topic.description) == true, "\(error?.message ?? "")")
+        await expectError(.invalidDestination) { try await session.createSharedDurableConsumer(for: topic, name: "s") }
+        #expect(fixture.broker.durableSubscriptions().isEmpty)
+        let subscriber = try session.createConsumer(for: .topic(topic))
+        try await session.createProducer(for: .topic(topic)).send(.text("still usable"))
+        #expect(try await subscriber.receive(timeout: .seconds(1))?.text == "still usable")
+        subscriber.close()
+        try fixture.connection.deleteTemporary(.topic(topic))
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func unsubscribingAnUnknownNameIsAnInvalidDestination(kind: StoreKind) async throws {
         let fixture = try Fixture(kind, clientID: "unknown-sub")
         defer { fixture.close() }
