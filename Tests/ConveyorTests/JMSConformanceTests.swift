@@ -296,6 +296,26 @@ struct JMSConformanceTests {
     // MARK: Durable subscriptions
 
     @Test(arguments: StoreKind.allCases)
+    func aDurableSubscriptionToATemporaryTopicIsRefused(kind: StoreKind) async throws {
+        // JMS: a durable subscription to a temporary topic makes no sense, a programming error a
+        // provider may detect. Accepted, it outlived the topic in the store and kept the topic from
+        // being deleted.
+        let fixture = try Fixture(kind, clientID: "temp-durable")
+        defer { fixture.close() }
+        let topic = try fixture.connection.createTemporaryTopic()
+        let session = try fixture.connection.createSession()
+        let error = await expectError(.invalidDestination) { try await session.createDurableConsumer(for: topic, name: "d") }
+        #expect(error?.message.contains(topic.description) == true, "\(error?.message ?? "")")
+        await expectError(.invalidDestination) { try await session.createSharedDurableConsumer(for: topic, name: "s") }
+        #expect(fixture.broker.durableSubscriptions().isEmpty)
+        let subscriber = try session.createConsumer(for: .topic(topic))
+        try await session.createProducer(for: .topic(topic)).send(.text("still usable"))
+        #expect(try await subscriber.receive(timeout: .seconds(1))?.text == "still usable")
+        subscriber.close()
+        try fixture.connection.deleteTemporary(.topic(topic))
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func unsubscribingAnUnknownNameIsAnInvalidDestination(kind: StoreKind) async throws {
         let fixture = try Fixture(kind, clientID: "unknown-sub")
         defer { fixture.close() }
@@ -351,6 +371,41 @@ struct JMSConformanceTests {
     }
 
     // MARK: Producers
+
+    @Test(arguments: StoreKind.allCases)
+    func providerHeadersFollowTheProducerDefaultsAndPerSendOptionsExactly(kind: StoreKind) async throws {
+        // JMS 3.1 §3.4: JMSTimestamp is the send time, JMSExpiration = JMSTimestamp + time-to-live
+        // (0 without one), JMSDeliveryTime = send time + delivery delay; priority 4 and PERSISTENT
+        // by default. The consumer sees the same values as the sender, on every store.
+        let fixture = try Fixture(kind)
+        defer { fixture.close() }
+        let queue = Destination.queue(Queue("exact-headers"))
+        let session = try fixture.connection.createSession()
+        let producer = try session.createProducer(for: queue)
+        let before = WallClock.nowMillis()
+        let plain = try await producer.send(.text("plain"))
+        let after = WallClock.nowMillis()
+        #expect((before...after).contains(plain.timestamp))
+        #expect(plain.priority == 4 && plain.deliveryMode == .persistent)
+        #expect(plain.expiration == 0 && plain.deliveryTime == plain.timestamp)
+        producer.options = SendOptions(deliveryMode: .nonPersistent, priority: 2, timeToLive: .seconds(600))
+        let byDefault = try await producer.send(.text("defaults"))
+        #expect(byDefault.priority == 2 && byDefault.deliveryMode == .nonPersistent)
+        #expect(byDefault.expiration == byDefault.timestamp + 600_000)
+        let overridden = try await producer.send(
+            .text("override"), options: SendOptions(priority: 9, timeToLive: .milliseconds(90_500), deliveryDelay: .milliseconds(20)))
+        #expect(overridden.priority == 9 && overridden.deliveryMode == .persistent)
+        #expect(overridden.expiration == overridden.timestamp + 90_500)
+        #expect(overridden.deliveryTime == overridden.timestamp + 20)
+        // Priorities and the delay decide the order; match by text.
+        let received = Dictionary(uniqueKeysWithValues: try await session.createConsumer(for: queue).receive(3).map { ($0.text ?? "", $0) })
+        #expect(received.keys.sorted() == ["defaults", "override", "plain"])
+        for sent in [plain, byDefault, overridden] {
+            let got = try #require(received[sent.text ?? ""])
+            #expect(got.timestamp == sent.timestamp && got.expiration == sent.expiration && got.deliveryTime == sent.deliveryTime)
+            #expect(got.priority == sent.priority && got.deliveryMode == sent.deliveryMode && got.messageID == sent.messageID)
+        }
+    }
 
     @Test(arguments: StoreKind.allCases)
     func aProducerWithoutDestinationNeedsOnePerSend(kind: StoreKind) async throws {

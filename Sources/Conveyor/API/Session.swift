@@ -113,13 +113,15 @@ public final class Session: Sendable, MessageAcknowledging {
     ///   - selector: A JMS message selector; `nil` or empty accepts every message.
     ///   - noLocal: Skip messages published by connections with this client ID.
     /// - Throws: ``ConveyorError/Code/illegalState`` without a client ID or if the subscription already
-    ///   has a consumer; ``ConveyorError/Code/invalidSelector``; ``ConveyorError/Code/storage``.
+    ///   has a consumer; ``ConveyorError/Code/invalidDestination`` for a temporary topic;
+    ///   ``ConveyorError/Code/invalidSelector``; ``ConveyorError/Code/storage``.
     public func createDurableConsumer(for topic: Topic, name: String, selector: String? = nil, noLocal: Bool = false) async throws(ConveyorError) -> MessageConsumer {
         try checkOpen()
         guard connection.clientID != nil else {
             throw .illegalState("an unshared durable subscription needs a client ID: create the connection with createConnection(clientID:)")
         }
         try DestinationName.validate(name, what: "subscription name")
+        try Self.refuseTemporary(topic)
         let subscription = try await broker.subscribeDurable(request(.durable, topic, name: name, try Selector.parse(selector), noLocal))
         return register(MessageConsumer(session: self, destination: .topic(topic), queue: subscription.queue, selector: nil, subscription: subscription, exclusive: false))
     }
@@ -146,10 +148,12 @@ public final class Session: Sendable, MessageAcknowledging {
     ///   - name: The subscription name, scoped by the client ID if the connection has one.
     ///   - selector: A JMS message selector; `nil` or empty accepts every message.
     /// - Throws: ``ConveyorError/Code/invalidSelector``; ``ConveyorError/Code/illegalState`` if an
-    ///   unshared durable subscription has that name; ``ConveyorError/Code/storage``.
+    ///   unshared durable subscription has that name; ``ConveyorError/Code/invalidDestination`` for a
+    ///   temporary topic; ``ConveyorError/Code/storage``.
     public func createSharedDurableConsumer(for topic: Topic, name: String, selector: String? = nil) async throws(ConveyorError) -> MessageConsumer {
         try checkOpen()
         try DestinationName.validate(name, what: "subscription name")
+        try Self.refuseTemporary(topic)
         let subscription = try await broker.subscribeDurable(request(.sharedDurable, topic, name: name, try Selector.parse(selector), false))
         return register(MessageConsumer(session: self, destination: .topic(topic), queue: subscription.queue, selector: nil, subscription: subscription, exclusive: false))
     }
@@ -172,6 +176,15 @@ public final class Session: Sendable, MessageAcknowledging {
     public func unsubscribe(_ name: String) async throws(ConveyorError) {
         try checkOpen()
         try await connection.unsubscribe(name)
+    }
+
+    /// Refuses a durable subscription to a temporary topic: it would outlive its topic, which lives
+    /// only as long as its connection (JMS calls it a programming error a provider may detect).
+    private static func refuseTemporary(_ topic: Topic) throws(ConveyorError) {
+        if topic.isTemporary {
+            throw .invalidDestination(
+                "\(topic) is a temporary topic, which a durable subscription would outlive; use createConsumer or createSharedConsumer for it")
+        }
     }
 
     private func request(_ kind: Subscription.Kind, _ topic: Topic, name: String, _ selector: Selector?, _ noLocal: Bool) -> SubscriptionRequest {
