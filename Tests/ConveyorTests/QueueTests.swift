@@ -132,6 +132,27 @@ struct QueueTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aClosedBrowserRefusesToBrowseAndLeavesTheQueueAsItWas(kind: StoreKind) async throws {
+        let fixture = try Fixture(kind)
+        defer { fixture.close() }
+        let queue = Queue("browse-close")
+        let session = try fixture.connection.createSession()
+        try await session.createProducer(for: .queue(queue)).sendTexts(2)
+        let browser = try session.createBrowser(for: queue)
+        #expect(try browser.messages().count == 2)
+        browser.close()
+        browser.close()
+        #expect(throws: ConveyorError.self) { try browser.messages() }
+        do {
+            _ = try browser.messages()
+        } catch {
+            #expect(error.code == .illegalState)
+            #expect(error.message.contains("queue browser"))
+        }
+        #expect(try session.createBrowser(for: queue).messages().map(\.text) == ["0", "1"], "another browser still sees them")
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func receiveTimesOutAndNoWaitReturnsNil(kind: StoreKind) async throws {
         let fixture = try Fixture(kind)
         defer { fixture.close() }

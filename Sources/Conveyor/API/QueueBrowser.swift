@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Looks at the messages waiting in a queue without consuming them (JMS `QueueBrowser`).
 ///
 /// Each call to ``messages()`` takes a snapshot in delivery order (highest priority first). Messages
@@ -12,6 +14,7 @@ public final class QueueBrowser: Sendable {
     public let session: Session
     private let messageQueue: MessageQueue
     private let selector: Selector?
+    private let closed = Atomic(false)
 
     init(session: Session, queue: Queue, messageQueue: MessageQueue, selector: Selector?) {
         self.session = session
@@ -22,10 +25,18 @@ public final class QueueBrowser: Sendable {
     }
 
     /// The waiting messages that match the selector, in delivery order.
-    /// - Throws: ``ConveyorError/Code/illegalState`` if the session is closed,
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the browser or its session is closed,
     ///   ``ConveyorError/Code/storage`` if the store cannot be read.
     public func messages() throws(ConveyorError) -> [Message] {
+        if closed.load(ordering: .acquiring) { throw .closed("queue browser") }
         try session.checkOpen()
         return try messageQueue.browse(selector: selector)
+    }
+
+    /// Closes the browser (JMS `QueueBrowser.close`): ``messages()`` throws afterwards. A browser
+    /// holds no messages, so nothing else changes; closing twice does nothing. Closing its session
+    /// makes it unusable too.
+    public func close() {
+        closed.store(true, ordering: .releasing)
     }
 }
