@@ -77,6 +77,7 @@ struct JMSConformanceTests {
         await expectError(.illegalState) { try fixture.connection.stop() }
         await expectError(.illegalState) { try fixture.connection.setClientID("again") }
         await expectError(.illegalState) { try fixture.connection.createTemporaryQueue() }
+        await expectError(.illegalState) { try fixture.connection.setExceptionListener { _ in } }
         await expectError(.illegalState) { try await fixture.connection.unsubscribe("x") }
         await expectError(.illegalState) { try await producer.send(.text("y")) }
         await expectError(.illegalState) { try await consumer.receiveNoWait() }

@@ -145,8 +145,13 @@ public final class Connection: Sendable {
     /// Sets the handler told about failures that no call can report, such as a store error while
     /// acknowledging a message for a listener. `nil` removes it.
     /// - Parameter listener: Called with the error, on an unspecified thread.
-    public func setExceptionListener(_ listener: (@Sendable (ConveyorError) -> Void)?) {
-        state.withLock { $0.exceptionListener = listener }
+    /// - Throws: ``ConveyorError/Code/illegalState`` if the connection is closed (JMS: a closed
+    ///   connection refuses every call but `close`).
+    public func setExceptionListener(_ listener: (@Sendable (ConveyorError) -> Void)?) throws(ConveyorError) {
+        try state.withLock { (state) throws(ConveyorError) in
+            if state.isClosed { throw .closed("connection") }
+            state.exceptionListener = listener
+        }
     }
 
     /// Deletes a durable subscription of this connection's client and its messages.
