@@ -87,20 +87,19 @@ public struct WorkloadResult: Sendable, Hashable, Codable {
             p99Microseconds = Self.median(latencies.map(\.p99))
             p999Microseconds = Self.median(latencies.map(\.p999))
         }
-        let opens = measurements.compactMap(\.openSeconds)
-        if !opens.isEmpty { openSeconds = Self.median(opens) }
-        let opensAfterKill = measurements.compactMap(\.openAfterKillSeconds)
-        if !opensAfterKill.isEmpty { openAfterKillSeconds = Self.median(opensAfterKill) }
-        let memory = measurements.compactMap(\.rssAnonMiB)
-        if !memory.isEmpty { rssAnonMiB = Self.median(memory) }
-        let floors = measurements.compactMap(\.fsyncFloorPerSecond)
-        if !floors.isEmpty { fsyncFloorPerSecond = Self.median(floors) }
-        let overwriteFloors = measurements.compactMap(\.fsyncOverwriteFloorPerSecond)
-        if !overwriteFloors.isEmpty { fsyncOverwriteFloorPerSecond = Self.median(overwriteFloors) }
-        let lmdbFloors = measurements.compactMap(\.lmdbCommitFloorPerSecond)
-        if !lmdbFloors.isEmpty { lmdbCommitFloorPerSecond = Self.median(lmdbFloors) }
-        let syncedWrites = measurements.compactMap(\.syncedWritesPerThousand)
-        if !syncedWrites.isEmpty { syncedWritesPerThousand = Self.median(syncedWrites) }
+        openSeconds = Self.median(of: measurements, \.openSeconds)
+        openAfterKillSeconds = Self.median(of: measurements, \.openAfterKillSeconds)
+        rssAnonMiB = Self.median(of: measurements, \.rssAnonMiB)
+        fsyncFloorPerSecond = Self.median(of: measurements, \.fsyncFloorPerSecond)
+        fsyncOverwriteFloorPerSecond = Self.median(of: measurements, \.fsyncOverwriteFloorPerSecond)
+        lmdbCommitFloorPerSecond = Self.median(of: measurements, \.lmdbCommitFloorPerSecond)
+        syncedWritesPerThousand = Self.median(of: measurements, \.syncedWritesPerThousand)
+    }
+
+    /// The median of a figure over the runs that measured it; `nil` when none did.
+    private static func median(of measurements: [WorkloadMeasurement], _ figure: KeyPath<WorkloadMeasurement, Double?>) -> Double? {
+        let values = measurements.compactMap { $0[keyPath: figure] }
+        return values.isEmpty ? nil : median(values)
     }
 
     /// The median of values; the mean of the middle two for an even count.

@@ -77,6 +77,18 @@ extension WorkloadStoreTests {
     }
 
     @Test
+    func aResultTakesTheMedianOfEachFigureOverTheRunsThatMeasuredIt() {
+        var runs = [10.0, 30.0, 20.0].map { WorkloadMeasurement(count: 100, elapsed: .seconds($0 / 10), openSeconds: $0) }
+        runs[0].fsyncFloorPerSecond = 5_000
+        runs[2].fsyncFloorPerSecond = 7_000
+        let result = WorkloadResult(workload: QueuePersistentSyncWorkload(), store: "file", measurements: runs)
+        #expect(result.openSeconds == 20)
+        #expect(result.fsyncFloorPerSecond == 6_000, "the mean of the middle two of the runs that measured it")
+        #expect(result.fsyncOverwriteFloorPerSecond == nil && result.rssAnonMiB == nil, "no run measured them")
+        #expect(result.rateMedian == 50 && result.rateMin == 100.0 / 3 && result.rateMax == 100)
+    }
+
+    @Test
     func theFsyncFloorAppendsToAGrowingFileAndItsOverwriteVariantRewritesSixteenBlocks() {
         let appended = (0..<40).map { FsyncFloor.offset(ofWrite: $0, pattern: .append) }
         #expect(appended == (0..<40).map { off_t($0) * 4096 }, "each write extends the file by one block")
