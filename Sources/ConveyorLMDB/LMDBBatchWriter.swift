@@ -80,6 +80,60 @@ struct LMDBBatchWriter {
         }
     }
 
+    /// Writes the changes the commit log holds (``PendingChanges``): bodies in sequence order (so
+    /// they append to the B-tree), then every pending reference. Call before the batches, which
+    /// come after them in the log.
+    mutating func apply(_ pending: PendingChanges) throws(LMDBError) {
+        if pending.highestSequence > 0 { try noteSequence(pending.highestSequence) }
+        // Removals first: the pages they free can hold the additions (the order of changes to
+        // different references does not matter).
+        let destinations = pending.references.map { ($0.key, $0.value.sorted()) }.sorted { $0.0 < $1.0 }
+        for (destination, references) in destinations {
+            for (sequence, state) in references where state == .removed {
+                let removed = try LMDBKey.with(destination: destination, sequence: sequence) { (key) throws(LMDBError) in
+                    try transaction.delete(databases.references, key)
+                }
+                if removed { try release(sequence) }
+            }
+        }
+        for (sequence, body) in pending.bodies.sorted(by: { $0.key < $1.key }) {
+            scratch.removeAll(keepingCapacity: true)
+            MessageCodec.encode(body.message, into: &scratch)
+            try LMDBKey.with(sequence) { (key) throws(LMDBError) in
+                try scratch.withBytes { (value) throws(LMDBError) in
+                    try transaction.putMostlyAppending(databases.bodies, key, value)
+                }
+                if body.references > 1 {
+                    try LMDBValue.with(UInt32(clamping: body.references)) { (value) throws(LMDBError) in
+                        try transaction.put(databases.refcounts, key, value)
+                    }
+                }
+            }
+        }
+        if scratch.capacity > 1 << 20 { scratch = [] }
+        for (destination, references) in destinations {
+            for (sequence, state) in references {
+                let reference = DeliveryLog.Key(destination: destination, sequence: sequence)
+                switch state {
+                case .added(let count):
+                    guard let body = pending.bodies[sequence] else { throw .corrupted("pending reference without its body") }
+                    let value = ReferenceValue(deliveryCount: count, bodyBytes: UInt32(clamping: body.message.body.byteCount))
+                    try LMDBKey.with(destination: destination, sequence: sequence) { (key) throws(LMDBError) in
+                        try value.withBytes { (bytes) throws(LMDBError) in
+                            try transaction.putMostlyAppending(databases.references, key, bytes)
+                        }
+                    }
+                case .removed:
+                    continue    // above
+                case .set(let count):
+                    try transaction.updateDeliveryCount(of: reference, in: databases) { _ in count }
+                case .raised(let count):
+                    try transaction.updateDeliveryCount(of: reference, in: databases) { $0 < count ? count : nil }
+                }
+            }
+        }
+    }
+
     // MARK: Messages
 
     private mutating func add(_ stored: StoredMessage) throws(LMDBError) {

@@ -99,6 +99,16 @@ final class LMDBEnvironment {
         return Int(info.me_last_txnid)
     }
 
+    /// How many more bytes the map can grow to hold, at least: the maximum map size less the pages
+    /// the data file uses (pages freed inside it are not counted).
+    var roomLeft: Int {
+        var info = MDB_envinfo()
+        var stat = MDB_stat()
+        mdb_env_info(handle, &info)
+        mdb_env_stat(handle, &stat)
+        return maximumMapSize - (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+
     /// Frees the reader slots left by dead processes (LMDB only notices them when asked), so that
     /// their stale snapshots no longer keep freed pages from being reused.
     func clearStaleReaders() {

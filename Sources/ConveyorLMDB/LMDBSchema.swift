@@ -79,4 +79,6 @@ enum MetadataKey {
     static let schema: StaticString = "schema"
     static let highestSequence: StaticString = "highestSequence"
     static let foldedDeliveries: StaticString = "foldedDeliveries"
+    /// The last ``CommitLog`` epoch whose records are in the database (absent: none).
+    static let checkpointedCommits: StaticString = "checkpointedCommits"
 }

@@ -44,6 +44,13 @@ public final class LMDBStore: MessageStore {
         /// (``LMDBStore/logsDeliveries``): every write transaction that syncs its meta page folds
         /// what it logged (see ``LMDBStore/write(_:in:directory:syncsMeta:)``).
         var deliveryLog: DeliveryLog?
+        /// Where commits go first if the store logs them (``LMDBStore/logsCommits``), while open.
+        var commitLog: CommitLog?
+        /// The changes of the logged commits not yet in the database; every write transaction
+        /// writes them first (a checkpoint).
+        var pending = PendingChanges()
+        /// Why the last checkpoint of the commit log failed, until a write to the database succeeds.
+        var checkpointFailure: ConveyorError?
     }
 
     /// The environment and what commits need. Every transaction of the main environment runs under
@@ -162,6 +169,8 @@ public final class LMDBStore: MessageStore {
             core.openPath = path
             core.processLock = lock
             if isFirstOfGroup {
+                // Commits a single-process store logged and did not checkpoint before it died.
+                try replayCommitLog(in: &core, directory: path)
                 // Delivery counts a single-process store logged and did not fold before it died.
                 let folded = try Self.recoverDeliveryLog(environment, directory: path)
                 if logsDeliveries {
@@ -197,6 +206,10 @@ public final class LMDBStore: MessageStore {
             core.deliveryLog?.learn(core.destinations)
             return (snapshot.recovery, joined)
         } catch {
+            core.commitLog?.close()
+            core.commitLog = nil
+            core.pending = PendingChanges()
+            core.checkpointFailure = nil
             core.deliveryLog = nil
             deliveryLog.close()
             core.environment?.close()
@@ -221,7 +234,11 @@ public final class LMDBStore: MessageStore {
             }
             let refresh = options.sharing == .processes
             guard let destination = try Self.destinationID(queue, in: &core, refreshing: refresh) else { return [] }
-            var page = try Self.readPage(environment, destination: destination, after: sequence, limit: limit)
+            // References the commit log removed are still in the database: read as many more.
+            let extra = core.pending.extraReads(for: destination, after: sequence)
+            var page = try Self.readPage(
+                environment, destination: destination, after: sequence, limit: limit.addingReportingOverflow(extra).partialValue)
+            page = core.pending.merge(page, destination: destination, after: sequence, limit: limit)
             core.deliveryLog?.raise(&page, destination: destination)
             return page
         }
@@ -272,16 +289,21 @@ public final class LMDBStore: MessageStore {
     public func close() {
         leaveGroup()
         core.withLock { core in
-            if core.deliveryLog != nil {
+            if core.deliveryLog != nil || !core.pending.isEmpty {
                 do throws(ConveyorError) {
-                    try Self.write([], in: &core, directory: directory)    // folds the log, if it holds anything
+                    // Checkpoints the commit log and folds the delivery log, if they hold anything.
+                    try Self.write([], in: &core, directory: directory)
                 } catch {
-                    options.logger.warning("could not fold the delivery log while closing; the next open applies it",
+                    options.logger.warning("could not fold the delivery log while closing (nor write the commit log into the database); the next open applies them",
                                            metadata: ["directory": "\(directory)", "error": "\(error)"])
                 }
                 core.deliveryLog = nil
                 deliveryLog.close()
             }
+            core.commitLog?.close()
+            core.commitLog = nil
+            core.pending = PendingChanges()
+            core.checkpointFailure = nil
             core.environment?.close()
             core.environment = nil
             if let path = core.openPath { OpenDirectories.release(path) }
@@ -299,6 +321,14 @@ public final class LMDBStore: MessageStore {
     /// failing batch does not fail the others.
     private func write(_ batches: [StoreBatch], syncsMeta: Bool) -> [Result<Void, ConveyorError>] {
         core.withLock { core in
+            if let operations = Self.loggableOperations(of: batches, in: core) {
+                do throws(ConveyorError) {
+                    try log(operations, of: batches, in: &core, syncs: syncsMeta)
+                    return Array(repeating: .success(()), count: batches.count)
+                } catch {
+                    return Array(repeating: .failure(error), count: batches.count)
+                }
+            }
             do throws(ConveyorError) {
                 try Self.write(batches, in: &core, directory: directory, syncsMeta: syncsMeta)
                 return Array(repeating: .success(()), count: batches.count)
@@ -316,6 +346,11 @@ public final class LMDBStore: MessageStore {
     /// Writes the batches in one transaction; `syncsMeta: false` leaves the meta page unsynced
     /// (see ``recordDeliveries(_:)``).
     ///
+    /// The changes still only in the commit log (``Core/pending``) go first, in the same
+    /// transaction, which then syncs its meta page whatever `syncsMeta` says: a write straight to
+    /// the database never overtakes a logged commit, and the log starts its next epoch once its
+    /// changes are in the database (see ``CommitLog``).
+    ///
     /// If the store logs deliveries (``logsDeliveries``), a transaction that syncs its meta page
     /// also folds the counts logged since the last fold (``DeliveryLog/beginFold()``): after the
     /// batches, so that a count a batch sets wins over one logged before it. Empty batches then
@@ -324,8 +359,11 @@ public final class LMDBStore: MessageStore {
         guard let environment = core.environment else {
             throw ConveyorError(.storage, "the LMDB store at '\(directory)' is closed; open a broker on it first")
         }
+        let pending = core.pending
+        let syncsMeta = syncsMeta || !pending.isEmpty
         let fold = syncsMeta ? core.deliveryLog?.beginFold() : nil
-        guard fold != nil || batches.contains(where: { !$0.isEmpty }) else { return }
+        guard fold != nil || !pending.isEmpty || batches.contains(where: { !$0.isEmpty }) else { return }
+        let checkpoint = syncsMeta ? core.commitLog?.epoch : nil
         var scratch = core.scratch
         core.scratch = []
         let known = core.destinations
@@ -337,16 +375,24 @@ public final class LMDBStore: MessageStore {
                 transaction: transaction, databases: databases, knownDestinations: known,
                 lastDestinationID: lastID, scratch: scratch)
             defer { scratch = writer.scratch }
+            if !pending.isEmpty { try writer.apply(pending) }
             for batch in batches { try writer.apply(batch) }
             if let fold {
                 try transaction.raiseDeliveryCounts(fold.entries, skipping: setByBatches, in: databases)
-                try transaction.setFoldedDeliveryGeneration(fold.generation, in: databases)
             }
+            let folded = max(fold?.generation ?? 0, pending.foldedDeliveries)
+            if folded > 0 { try transaction.setFoldedDeliveryGeneration(folded, in: databases) }
+            if let checkpoint { try transaction.setCheckpointedCommitEpoch(checkpoint, in: databases) }
             try writer.finish()
             return (writer.newDestinations, writer.lastDestinationID)
         }
         // A failed write throws above and leaves the fold unfinished: the log keeps every count.
         if let fold { core.deliveryLog?.finishFold(fold) }
+        if checkpoint != nil {
+            core.checkpointFailure = nil
+            core.pending = PendingChanges()
+            core.commitLog?.startNextEpoch()
+        }
         core.scratch = scratch
         if !outcome.0.isEmpty {
             core.destinations.merge(outcome.0) { _, new in new }

@@ -35,11 +35,17 @@ struct LMDBDeliveryLogTests {
         #expect(try deliveryCounts(store) == [1: 1, 2: 0, 3: 2], "reads see the counts at once")
         #expect(store.deliveryLog.sizesForTesting == [recordSize(entries: 2), 0])
 
-        // The next commit writes them into the database in its own transaction, and the log empties.
+        // The next commit takes them into its commit-log record, and the delivery log empties.
         try store.commit(StoreBatch([.remove(sequence: 2, from: orders)]))
-        #expect(store.lastTransactionIDForTesting() == before + 1)
-        #expect(store.deliveryLog.overlayCountForTesting == 0, "the counts are read from the database now")
+        #expect(store.lastTransactionIDForTesting() == before, "the commit went to the commit log")
+        #expect(store.deliveryLog.overlayCountForTesting == 0, "the counts are read from the commit log's changes now")
         #expect(store.deliveryLog.sizesForTesting == [0, 0])
+        #expect(try deliveryCounts(store) == [1: 1, 3: 2])
+
+        // A checkpoint writes them into the database in one transaction.
+        try store.checkpointForTesting()
+        #expect(store.lastTransactionIDForTesting() == before + 1)
+        #expect(store.commitLogStateForTesting() == (0, true))
         #expect(try deliveryCounts(store) == [1: 1, 3: 2])
     }
 
@@ -436,6 +442,11 @@ struct LMDBDeliveryLogTests {
         let fileManager = FileManager.default
         try fileManager.createDirectory(at: copy.url, withIntermediateDirectories: true)
         try fileManager.copyItem(at: directory.url.appendingPathComponent("data.mdb"), to: copy.url.appendingPathComponent("data.mdb"))
+        // The commit log goes with the database: together they are the committed state.
+        let commits = directory.url.appendingPathComponent(CommitLog.fileName)
+        if fileManager.fileExists(atPath: commits.path) {
+            try fileManager.copyItem(at: commits, to: copy.url.appendingPathComponent(CommitLog.fileName))
+        }
         for name in DeliveryLog.fileNames {
             let source = (logsFrom ?? directory).url.appendingPathComponent(name)
             if fileManager.fileExists(atPath: source.path) {

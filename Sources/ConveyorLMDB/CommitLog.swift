@@ -1,0 +1,144 @@
+import Conveyor
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where a single-process ``LMDBStore`` in a durable mode (``LMDBStore/logsCommits``) writes its
+/// commits first: one file, `commits.log`, in the store directory. A group commit is one record,
+/// one `pwrite` and one `fdatasync`; the commit's changes join the ``PendingChanges`` that reads
+/// combine with the database, and a *checkpoint* later writes them into LMDB in one durable
+/// transaction.
+///
+/// Why: a durable LMDB commit writes every page it touched, scattered over the map, and syncs
+/// twice (data, then meta page); measured on this project's 2-core VM, 0.45 ms for the data sync
+/// of a W3 group commit plus 0.15 ms for the meta page. A record appended to a log is one
+/// contiguous write and one sync, and a message sent and consumed between two checkpoints never
+/// reaches the database at all.
+///
+/// **Epochs.** Every record carries the log's epoch, the number of checkpoints before it. A
+/// checkpoint stores its epoch in the database (metadata key `checkpointedCommits`) in the same
+/// transaction as the changes, and the log then starts the next epoch, writing its records over
+/// the file from its start. Reading (``LMDBStore/replayCommitLog``) takes the records of the
+/// epoch after the stored one from the file's start and stops at the first record that is torn,
+/// damaged or of another epoch: older records left behind are in the database already. Writing
+/// over blocks the file already has also makes each sync cheaper than one that grows the file
+/// (no change to its size to commit).
+///
+/// Only the store's lock holder uses a log; it is a plain value kept in the store's state.
+struct CommitLog {
+    /// The file's name in the store directory.
+    static let fileName = "commits.log"
+    /// How many bytes of records (or of pending bodies) make a commit checkpoint.
+    static let checkpointThreshold = 4 << 20
+    /// How many pending references make a commit checkpoint (a read of a page walks those of its
+    /// destination above the page's start).
+    static let checkpointReferences = 32_768
+    /// Past this many bytes of records or pending bodies (because checkpoints keep failing),
+    /// commits stop going to the log and write to LMDB directly, where they meet the failure.
+    static let overflowThreshold = 64 << 20
+    /// A file grown past this is cut when a checkpoint empties it.
+    static let truncationThreshold = 16 << 20
+
+    let path: String
+    private let descriptor: Int32
+    /// The epoch of the records written now.
+    private(set) var epoch: UInt64
+    /// Where the next record goes: the end of this epoch's records.
+    private(set) var size = 0
+    /// How long the file is (older records may follow this epoch's).
+    private var extent: Int
+    /// Encoding space, reused from record to record.
+    private var buffer: [UInt8] = []
+
+    /// Opens (creating it if needed) the log of a directory whose records are all in the database,
+    /// to write the epoch after `checkpointed`.
+    /// - Throws: ``ConveyorError/Code/storage`` if the file cannot be opened.
+    init(directory: String, checkpointed: UInt64) throws(ConveyorError) {
+        path = directory + "/" + Self.fileName
+        descriptor = POSIX.open(path, O_RDWR | O_CREAT)
+        guard descriptor >= 0 else {
+            throw ConveyorError(
+                .storage, "cannot open the commit log '\(path)' of the LMDB store: \(POSIX.describe(errno)); "
+                    + "check that the directory is writable by this process")
+        }
+        var status = stat()
+        extent = fstat(descriptor, &status) == 0 ? Int(status.st_size) : 0
+        epoch = checkpointed + 1
+    }
+
+    /// Closes the file; what it holds stays for the next open.
+    func close() {
+        POSIX.close(descriptor)
+    }
+
+    /// Writes one record of `operations` after the others and, with `sync`, waits until it is on
+    /// disk (`fdatasync`).
+    /// - Throws: ``ConveyorError/Code/storage`` if the write or the sync fails: the record then
+    ///   does not count (the next one is written over it) and nothing of it may be applied.
+    mutating func append(_ operations: [LoggedOperation], sync: Bool) throws(ConveyorError) {
+        buffer.removeAll(keepingCapacity: true)
+        CommitLogRecord.encode(operations, epoch: epoch, into: &buffer)
+        let written = buffer.withUnsafeBytes { FileStoreIO.writeAll(descriptor, $0, at: UInt64(size)) }
+        if !written { throw failure("write to", errno) }
+        extent = max(extent, size + buffer.count)
+        if sync, fdatasync(descriptor) != 0 {
+            let code = errno
+            // The record may reach the disk later all the same: spoil its length so that a replay
+            // never applies a commit that was reported failed.
+            var zero: UInt32 = 0
+            _ = withUnsafeBytes(of: &zero) { FileStoreIO.writeAll(descriptor, $0, at: UInt64(size)) }
+            throw failure("sync", code)
+        }
+        size += buffer.count
+        if buffer.capacity > 1 << 20 { buffer = [] }
+    }
+
+    /// Starts the next epoch once a checkpoint stored this one in the database: the next record is
+    /// written at the file's start.
+    mutating func startNextEpoch() {
+        epoch += 1
+        size = 0
+        // A failed truncation only leaves more old records to write over.
+        if extent > Self.truncationThreshold, ftruncate(descriptor, 0) == 0 { extent = 0 }
+    }
+
+    private func failure(_ action: String, _ code: Int32) -> ConveyorError {
+        let code = code == 0 ? EIO : code
+        return ConveyorError(
+            .storage, "cannot \(action) the commit log '\(path)' of the LMDB store: \(POSIX.describe(code))"
+                + (code == ENOSPC || code == EFBIG ? "; free disk space and retry" : "") + " (nothing of the commit was stored)")
+    }
+
+    // MARK: Reading
+
+    /// Reads the records of the epoch after `checkpointed` from a directory's log, if it has one.
+    /// - Returns: Their operations, in order.
+    /// - Throws: ``ConveyorError/Code/storage`` if the file exists but cannot be read or decoded.
+    static func logged(in directory: String, after checkpointed: UInt64) throws(ConveyorError) -> [LoggedOperation] {
+        let path = directory + "/" + fileName
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConveyorError(
+                .storage, "cannot read the commit log '\(path)' of the LMDB store; check that it is readable by this process")
+        }
+        var operations: [LoggedOperation] = []
+        let outcome = data.withUnsafeBytes { raw in
+            Result { () throws(ConveyorError) in
+                _ = try CommitLogRecord.read(raw, epoch: checkpointed + 1) { operations.append(contentsOf: $0) }
+            }
+        }
+        if case .failure(let error) = outcome {
+            throw ConveyorError(.storage, "cannot replay the commit log '\(path)' of the LMDB store: \(error.message)")
+        }
+        return operations
+    }
+
+    /// Removes a directory's log if it exists (a store that does not log first checkpoints what it holds).
+    static func removeFile(directory: String) {
+        POSIX.unlinkIfPresent(directory + "/" + fileName)
+    }
+}

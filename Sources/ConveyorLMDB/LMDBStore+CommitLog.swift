@@ -1,0 +1,164 @@
+import CLMDB
+import Conveyor
+import Logging
+import Synchronization
+
+extension LMDBStore {
+    /// Whether commits go to the commit log first (``CommitLog``): with ``Sharing/singleProcess``
+    /// (processes sharing a store must find every commit in the database) in ``Durability/sync``
+    /// and ``Durability/groupCommit`` modes. An OS-buffered commit syncs nothing, so the log would
+    /// save nothing there.
+    ///
+    /// Whatever the mode, ``open()`` writes into the database what a commit log in the directory
+    /// holds (left by a single-process store that did not close), and a store that does not log
+    /// removes the file.
+    var logsCommits: Bool {
+        options.sharing == .singleProcess && options.durability != .osBuffered
+    }
+
+    /// Writes into the database what the directory's commit log holds beyond the stored
+    /// checkpoint, in one durable transaction, and opens the log if the store logs commits
+    /// (``logsCommits``); otherwise removes it.
+    func replayCommitLog(in core: inout Core, directory path: String) throws(ConveyorError) {
+        guard let environment = core.environment else { return }
+        let databases = environment.databases
+        let checkpointed = try environment.read { (transaction) throws(any Error) -> UInt64 in
+            try transaction.checkpointedCommitEpoch(in: databases)
+        }
+        let logged = try CommitLog.logged(in: path, after: checkpointed)
+        core.commitLog = try CommitLog(directory: path, checkpointed: checkpointed)
+        if !logged.isEmpty {
+            for operation in logged { core.pending.apply(operation) }
+            try Self.write([], in: &core, directory: directory)
+        }
+        if !logsCommits {
+            core.commitLog?.close()
+            core.commitLog = nil
+            CommitLog.removeFile(directory: path)
+        }
+    }
+
+    /// The operations of a group of batches as the commit log records them, or `nil` if the group
+    /// must be written to the database directly: the store does not log commits, a batch does
+    /// more than add, remove and count deliveries (subscriptions and purges go to the database), a
+    /// message goes to a queue that has no destination ID yet, or the log has grown past
+    /// ``CommitLog/overflowThreshold``.
+    ///
+    /// After a checkpoint failed (``Core/checkpointFailure``: a full disk or map), a group that
+    /// adds messages goes to the database directly too, where it meets the failure (and fails,
+    /// storing nothing) or succeeds and ends it; acknowledgements are still logged, since they
+    /// shrink what the checkpoint must write.
+    static func loggableOperations(of batches: [StoreBatch], in core: Core) -> [LoggedOperation]? {
+        guard let log = core.commitLog, log.size < CommitLog.overflowThreshold, let environment = core.environment
+        else { return nil }
+        // A commit the map could not hold at the next checkpoint must fail now, as a direct write.
+        let refusesAdditions = core.checkpointFailure != nil
+            || environment.roomLeft < 2 * (core.pending.bodyBytes + log.size + batches.reduce(0) { $0 + $1.bodyBytes }) + (1 << 20)
+        var operations: [LoggedOperation] = []
+        operations.reserveCapacity(batches.reduce(0) { $0 + $1.operations.count })
+        for batch in batches {
+            for operation in batch.operations {
+                switch operation {
+                case .add(let stored):
+                    if refusesAdditions { return nil }
+                    var destinations: [UInt64] = []
+                    destinations.reserveCapacity(stored.targets.count)
+                    for target in stored.targets {
+                        guard let id = core.destinations[target] else { return nil }
+                        if !destinations.contains(id) { destinations.append(id) }
+                    }
+                    operations.append(.add(sequence: stored.sequence, message: stored.message, destinations: destinations))
+                case .remove(let sequence, let queue):
+                    // A queue without an ID holds no references: nothing to remove.
+                    guard let id = core.destinations[queue] else { continue }
+                    operations.append(.remove(sequence: sequence, destination: id))
+                case .setDeliveryCount(let sequence, let queue, let count):
+                    guard let id = core.destinations[queue] else { continue }
+                    operations.append(.setDeliveryCount(sequence: sequence, destination: id, count: UInt32(clamping: max(count, 0))))
+                case .saveSubscription, .deleteSubscription, .purge:
+                    return nil
+                }
+            }
+        }
+        return operations
+    }
+
+    /// Writes a group's operations to the commit log as one record (synced if `syncs`), with the
+    /// delivery counts logged since the last fold when it syncs, then adds them to the pending
+    /// changes; checkpoints when the log or the pending bodies have grown past
+    /// ``CommitLog/checkpointThreshold``.
+    /// - Throws: ``ConveyorError/Code/storage`` if the record cannot be written or synced; nothing
+    ///   of the group is applied then.
+    func log(_ operations: [LoggedOperation], of batches: [StoreBatch], in core: inout Core, syncs: Bool) throws(ConveyorError) {
+        var operations = operations
+        // As a write transaction does: a count a batch sets wins over one logged before it.
+        let fold = syncs ? core.deliveryLog?.beginFold() : nil
+        if let fold {
+            let setByBatches = Self.countsSet(by: batches, destinations: core.destinations)
+            for entry in fold.entries where !setByBatches.contains(entry.key) {
+                operations.append(.raiseDeliveryCount(
+                    sequence: entry.key.sequence, destination: entry.key.destination, count: entry.count))
+            }
+            operations.append(.foldedDeliveries(generation: fold.generation))
+        }
+        guard !operations.isEmpty, core.commitLog != nil else { return }
+        try core.commitLog?.append(operations, sync: syncs)
+        for operation in operations { core.pending.apply(operation) }
+        if let fold { core.deliveryLog?.finishFold(fold) }
+        let logSize = core.commitLog?.size ?? 0
+        guard core.checkpointFailure == nil,
+              logSize >= CommitLog.checkpointThreshold || core.pending.bodyBytes >= CommitLog.checkpointThreshold
+                || core.pending.referenceCount >= CommitLog.checkpointReferences
+        else { return }
+        do throws(ConveyorError) {
+            try Self.write([], in: &core, directory: directory)
+        } catch {
+            // The commits are safe in the log. The next commit that adds messages writes to the
+            // database directly, checkpointing with it, and meets the failure if it lasts.
+            core.checkpointFailure = error
+            options.logger.warning("could not checkpoint the commit log into the database; commits adding messages now write to it directly",
+                                   metadata: ["directory": "\(directory)", "error": "\(error)"])
+        }
+    }
+
+    /// How many bytes of records the commit log holds and how many changes are pending (0 and
+    /// `true` if the store does not log commits); for tests.
+    func commitLogStateForTesting() -> (logBytes: Int, pendingIsEmpty: Bool) {
+        core.withLock { ($0.commitLog?.size ?? 0, $0.pending.isEmpty) }
+    }
+
+    /// Writes what the commit log holds into the database now; for tests.
+    func checkpointForTesting() throws(ConveyorError) {
+        try core.withLock { (core) throws(ConveyorError) in try Self.write([], in: &core, directory: directory) }
+    }
+}
+
+extension StoreBatch {
+    /// About how many bytes the messages this batch adds hold.
+    var bodyBytes: Int {
+        operations.reduce(0) { total, operation in
+            if case .add(let stored) = operation { total + stored.message.body.byteCount + 64 } else { total }
+        }
+    }
+}
+
+extension LMDBTransaction {
+    /// The last commit-log epoch stored as checkpointed (0 if none ever was).
+    func checkpointedCommitEpoch(in databases: LMDBDatabases) throws(LMDBError) -> UInt64 {
+        let raw = try LMDBKey.with(MetadataKey.checkpointedCommits) { (key) throws(LMDBError) in
+            try get(databases.metadata, key)
+        }
+        guard let raw else { return 0 }
+        guard let value = LMDBValue.read(raw, as: UInt64.self) else { throw .corrupted("checkpointed commit epoch") }
+        return value
+    }
+
+    /// Stores the commit-log epoch whose records are in the database.
+    func setCheckpointedCommitEpoch(_ epoch: UInt64, in databases: LMDBDatabases) throws(LMDBError) {
+        try LMDBKey.with(MetadataKey.checkpointedCommits) { (key) throws(LMDBError) in
+            try LMDBValue.with(epoch) { (value) throws(LMDBError) in
+                try put(databases.metadata, key, value)
+            }
+        }
+    }
+}
