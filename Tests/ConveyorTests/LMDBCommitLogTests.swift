@@ -1,0 +1,239 @@
+// The LMDB store's commit log (Sources/ConveyorLMDB/CommitLog.swift): with one process in a durable
+// mode, commits are written to the log and reach LMDB in checkpoints; reads merge the two, and open
+// replays what a crash left. A crash is a copy of the store's files taken while the store is open
+// (what a process killed at that moment leaves on disk); the SIGKILL tests in CrashRecoveryTests
+// run the same recovery with real processes.
+@testable import ConveyorLMDB
+import Conveyor
+import Foundation
+import Testing
+
+extension HeavyTests {
+@Suite("LMDB commit log", .timeLimit(.minutes(2)))
+struct LMDBCommitLogTests {
+    let orders = StoreQueueKey.queue("orders")
+    let audit = StoreQueueKey.queue("audit")
+
+    @Test(arguments: [LMDBStore.Durability.sync, .groupCommit])
+    func commitsGoToTheLogAndACheckpointWritesOnlyTheirNetEffect(durability: LMDBStore.Durability) throws {
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url, options: .init(durability: durability))
+        _ = try store.open()
+        defer { store.close() }
+        // The first message to a queue gives it a destination ID: a direct LMDB write.
+        try store.commit(add(1...3))
+        let before = try #require(store.lastTransactionIDForTesting())
+        #expect(store.commitLogStateForTesting() == (0, true))
+
+        try store.commit(add(4...6))
+        try store.commit(StoreBatch([.remove(sequence: 4, from: orders), .remove(sequence: 1, from: orders)]))
+        try store.commit(StoreBatch([.setDeliveryCount(sequence: 5, in: orders, count: 2)]))
+        #expect(store.lastTransactionIDForTesting() == before, "no LMDB transaction for logged commits")
+        #expect(store.commitLogStateForTesting().logBytes > 0)
+        #expect(try sequencesAndCounts(store) == [2: 0, 3: 0, 5: 2, 6: 0], "reads merge the log's changes")
+
+        try store.checkpointForTesting()
+        #expect(store.lastTransactionIDForTesting() == before + 1, "one transaction for all of them")
+        #expect(store.commitLogStateForTesting() == (0, true))
+        #expect(try sequencesAndCounts(store) == [2: 0, 3: 0, 5: 2, 6: 0])
+
+        store.close()
+        let contents = try LMDBStore(directory: directory.url).openAndReadAll()
+        #expect(contents.messages[orders].map { $0.map(\.sequence) } == [2, 3, 5, 6])
+        #expect(contents.highestSequence == 6)
+    }
+
+    @Test
+    func aSequenceConsumedBeforeACheckpointIsStillNeverReused() throws {
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url)
+        _ = try store.open()
+        try store.commit(add(1...1))
+        try store.commit(add(2...9))
+        try store.commit(StoreBatch((1...9).map { .remove(sequence: $0, from: orders) }))
+        let crashed = try crashCopy(of: directory)
+        store.close()
+        #expect(try LMDBStore(directory: directory.url).openAndReadAll().highestSequence == 9)
+        let recovered = try LMDBStore(directory: crashed.url).openAndReadAll()
+        #expect(recovered.highestSequence == 9)
+        #expect(recovered.messages[orders] == nil)
+    }
+
+    @Test
+    func aCrashReplaysTheLoggedCommitsOnce() throws {
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url)
+        _ = try store.open()
+        defer { store.close() }
+        try store.commit(add(1...5, to: [orders, audit]))
+        try store.commit(add(6...8, to: [orders, audit]))
+        try store.commit(StoreBatch([
+            .remove(sequence: 1, from: orders), .remove(sequence: 6, from: orders), .remove(sequence: 6, from: audit),
+            .setDeliveryCount(sequence: 7, in: orders, count: 3),
+        ]))
+        #expect(store.commitLogStateForTesting().logBytes > 0)
+        let crashed = try crashCopy(of: directory)
+
+        for _ in 1...2 {
+            let recovered = LMDBStore(directory: crashed.url)
+            let contents = try recovered.openAndReadAll()
+            #expect(recovered.commitLogStateForTesting() == (0, true), "open writes the log into the database")
+            #expect(contents.messages[orders].map { $0.map(\.sequence) } == [2, 3, 4, 5, 7, 8])
+            #expect(contents.messages[audit].map { $0.map(\.sequence) } == [1, 2, 3, 4, 5, 7, 8])
+            #expect(contents.messages[orders]?.first { $0.sequence == 7 }?.deliveryCount == 3)
+            #expect(contents.messages[orders]?.first { $0.sequence == 7 }?.message.text == "message 7")
+            recovered.close()
+        }
+    }
+
+    @Test
+    func recordsOfAnEpochAlreadyCheckpointedAreNotReplayed() throws {
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url)
+        _ = try store.open()
+        defer { store.close() }
+        try store.commit(add(1...1))
+        try store.commit(add(2...40))
+        try store.checkpointForTesting()
+        // The next epoch's first record is written over the start of the file, shorter than the
+        // records of the epoch checkpointed: those follow it, and must not come back.
+        try store.commit(StoreBatch([.remove(sequence: 2, from: orders)]))
+        let fileSize = try #require(try FileManager.default.attributesOfItem(
+            atPath: directory.url.appendingPathComponent(CommitLog.fileName).path)[.size] as? Int)
+        #expect(fileSize > store.commitLogStateForTesting().logBytes)
+
+        let crashed = try crashCopy(of: directory)
+        let contents = try LMDBStore(directory: crashed.url).openAndReadAll()
+        #expect(contents.messages[orders].map { $0.map(\.sequence) } == [1] + Array(3...40))
+    }
+
+    @Test
+    func aTornOrDamagedRecordEndsTheLog() throws {
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url)
+        _ = try store.open()
+        defer { store.close() }
+        try store.commit(add(1...1))
+        try store.commit(add(2...3))
+        let firstRecord = store.commitLogStateForTesting().logBytes
+        try store.commit(add(4...5))
+
+        // The last record torn: the commit before it survives.
+        let torn = try crashCopy(of: directory)
+        try truncate(torn, CommitLog.fileName, to: store.commitLogStateForTesting().logBytes - 3)
+        #expect(try LMDBStore(directory: torn.url).openAndReadAll().messages[orders].map { $0.map(\.sequence) } == [1, 2, 3])
+
+        // A damaged byte in the first record: nothing from it on is replayed.
+        let damaged = try crashCopy(of: directory)
+        let path = damaged.url.appendingPathComponent(CommitLog.fileName)
+        var bytes = try Data(contentsOf: path)
+        bytes[firstRecord - 2] ^= 0xFF
+        try bytes.write(to: path)
+        #expect(try LMDBStore(directory: damaged.url).openAndReadAll().messages[orders].map { $0.map(\.sequence) } == [1])
+    }
+
+    @Test
+    func pagesMergeTheDatabaseWithTheLogInSequenceOrder() throws {
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url)
+        _ = try store.open()
+        defer { store.close() }
+        try store.commit(add(1...1))
+        try store.commit(add(2...10))
+        try store.checkpointForTesting()
+        try store.commit(StoreBatch([
+            .remove(sequence: 2, from: orders), .remove(sequence: 3, from: orders), .remove(sequence: 9, from: orders),
+            .setDeliveryCount(sequence: 5, in: orders, count: 1),
+        ]))
+        try store.commit(add(11...12))
+        try store.recordDeliveries(StoreBatch([.setDeliveryCount(sequence: 6, in: orders, count: 4)]))
+
+        func page(after sequence: UInt64, limit: Int) throws -> [UInt64: Int] {
+            let page = try store.messages(in: orders, after: sequence, limit: limit)
+            return Dictionary(uniqueKeysWithValues: page.map { ($0.sequence, $0.deliveryCount) })
+        }
+        #expect(try store.messages(in: orders, after: 0, limit: 3).map(\.sequence) == [1, 4, 5])
+        #expect(try page(after: 0, limit: 3) == [1: 0, 4: 0, 5: 1])
+        #expect(try store.messages(in: orders, after: 5, limit: 3).map(\.sequence) == [6, 7, 8])
+        #expect(try page(after: 5, limit: 3)[6] == 4, "a recorded delivery counts as well")
+        #expect(try store.messages(in: orders, after: 8, limit: 10).map(\.sequence) == [10, 11, 12], "fewer than the limit: the end")
+        #expect(try store.messages(in: orders, after: 10, limit: 1).map(\.sequence) == [11])
+    }
+
+    @Test(arguments: [LMDBStore.Options(sharing: .processes), LMDBStore.Options(durability: .osBuffered)])
+    func aStoreThatDoesNotLogCommitsAppliesWhatALoggingStoreLeftAndRemovesTheFile(options: LMDBStore.Options) throws {
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url)
+        _ = try store.open()
+        defer { store.close() }
+        try store.commit(add(1...1))
+        try store.commit(add(2...4))
+        try store.commit(StoreBatch([.remove(sequence: 1, from: orders)]))
+        let crashed = try crashCopy(of: directory)
+
+        let other = LMDBStore(directory: crashed.url, options: options)
+        let contents = try other.openAndReadAll()
+        defer { other.close() }
+        #expect(contents.messages[orders].map { $0.map(\.sequence) } == [2, 3, 4])
+        #expect(!FileManager.default.fileExists(atPath: crashed.url.appendingPathComponent(CommitLog.fileName).path))
+        try other.commit(StoreBatch([.remove(sequence: 2, from: orders)]))
+        #expect(try other.readAll(of: orders).map(\.sequence) == [3, 4])
+    }
+
+    @Test
+    func aRecordRoundTripsEveryOperationAndReadingStopsAtAnotherEpoch() throws {
+        let message = Message(body: .text("hello"))
+        let operations: [LoggedOperation] = [
+            .add(sequence: 7, message: message, destinations: [1, 2]),
+            .remove(sequence: 3, destination: 1),
+            .setDeliveryCount(sequence: 7, destination: 2, count: 5),
+            .raiseDeliveryCount(sequence: 8, destination: 1, count: 9),
+            .foldedDeliveries(generation: 12),
+        ]
+        var file: [UInt8] = []
+        CommitLogRecord.encode(operations, epoch: 4, into: &file)
+        let firstLength = file.count
+        CommitLogRecord.encode([.remove(sequence: 4, destination: 1)], epoch: 4, into: &file)
+        CommitLogRecord.encode([.remove(sequence: 5, destination: 1)], epoch: 3, into: &file)
+
+        var read: [[LoggedOperation]] = []
+        let valid = try file.withUnsafeBytes { try CommitLogRecord.read($0, epoch: 4) { read.append($0) } }
+        #expect(read.count == 2, "the record of epoch 3 that follows is not read")
+        #expect(valid < file.count)
+        #expect(read.first.map(describe) == describe(operations))
+        #expect(read.last.map(describe) == ["remove 4 from 1"])
+        #expect(try file.withUnsafeBytes { try CommitLogRecord.read($0, epoch: 5) { _ in } } == 0)
+        #expect(try file.withUnsafeBytes { try CommitLogRecord.read(UnsafeRawBufferPointer(rebasing: $0[..<(firstLength - 1)]), epoch: 4) { _ in } } == 0)
+    }
+
+    // MARK: Helpers
+
+    func add(_ sequences: ClosedRange<UInt64>, to targets: [StoreQueueKey]? = nil) -> StoreBatch {
+        StoreBatch(sequences.map { sequence in
+            .add(StoredMessage(sequence: sequence, message: Message(body: .text("message \(sequence)")), targets: targets ?? [orders]))
+        })
+    }
+
+    func sequencesAndCounts(_ store: LMDBStore) throws -> [UInt64: Int] {
+        Dictionary(uniqueKeysWithValues: try store.readAll(of: orders, pageSize: 2).map { ($0.sequence, $0.deliveryCount) })
+    }
+
+    func truncate(_ directory: SharedTemporaryDirectory, _ name: String, to size: Int) throws {
+        let handle = try FileHandle(forWritingTo: directory.url.appendingPathComponent(name))
+        defer { try? handle.close() }
+        try handle.truncate(atOffset: UInt64(size))
+    }
+
+    func describe(_ operations: [LoggedOperation]) -> [String] {
+        operations.map { operation in
+            switch operation {
+            case .add(let sequence, let message, let destinations): "add \(sequence) \(message.text ?? "") to \(destinations)"
+            case .remove(let sequence, let destination): "remove \(sequence) from \(destination)"
+            case .setDeliveryCount(let sequence, let destination, let count): "set \(sequence) in \(destination) to \(count)"
+            case .raiseDeliveryCount(let sequence, let destination, let count): "raise \(sequence) in \(destination) to \(count)"
+            case .foldedDeliveries(let generation): "folded \(generation)"
+            }
+        }
+    }
+}
+}
