@@ -56,6 +56,14 @@ extension LMDBStore {
             || environment.roomLeft < 2 * (core.pending.bodyBytes + log.size + batches.reduce(0) { $0 + $1.bodyBytes }) + (1 << 20)
         var operations: [LoggedOperation] = []
         operations.reserveCapacity(batches.reduce(0) { $0 + $1.operations.count })
+        // Operations mostly name one queue after another: look each up once.
+        var last: (key: StoreQueueKey, id: UInt64?)?
+        func id(of queue: StoreQueueKey) -> UInt64? {
+            if let last, last.key == queue { return last.id }
+            let found = core.destinations[queue]
+            last = (queue, found)
+            return found
+        }
         for batch in batches {
             for operation in batch.operations {
                 switch operation {
@@ -64,16 +72,16 @@ extension LMDBStore {
                     var destinations: [UInt64] = []
                     destinations.reserveCapacity(stored.targets.count)
                     for target in stored.targets {
-                        guard let id = core.destinations[target] else { return nil }
+                        guard let id = id(of: target) else { return nil }
                         if !destinations.contains(id) { destinations.append(id) }
                     }
                     operations.append(.add(sequence: stored.sequence, message: stored.message, destinations: destinations))
                 case .remove(let sequence, let queue):
                     // A queue without an ID holds no references: nothing to remove.
-                    guard let id = core.destinations[queue] else { continue }
+                    guard let id = id(of: queue) else { continue }
                     operations.append(.remove(sequence: sequence, destination: id))
                 case .setDeliveryCount(let sequence, let queue, let count):
-                    guard let id = core.destinations[queue] else { continue }
+                    guard let id = id(of: queue) else { continue }
                     operations.append(.setDeliveryCount(sequence: sequence, destination: id, count: UInt32(clamping: max(count, 0))))
                 case .saveSubscription, .deleteSubscription, .purge:
                     return nil

@@ -138,11 +138,15 @@ struct PendingChanges {
             bodyBytes += message.body.byteCount + 64
             for destination in destinations { set(.added(count: 0), sequence, destination) }
         case .remove(let sequence, let destination):
-            switch references[destination]?[sequence] {
+            guard let index = references.index(forKey: destination) else {
+                set(.removed, sequence, destination)
+                return
+            }
+            switch references.values[index][sequence] {
             case .added:
-                references[destination]?.cancel(sequence)
+                references.values[index].cancel(sequence)
                 referenceCount -= 1
-                if references[destination]?.isEmpty == true { references[destination] = nil }
+                if references.values[index].isEmpty { references.remove(at: index) }
                 release(sequence)
             case .removed:
                 break
@@ -181,13 +185,12 @@ struct PendingChanges {
     }
 
     private mutating func release(_ sequence: UInt64) {
-        guard var body = bodies[sequence] else { return }
-        body.references -= 1
-        if body.references > 0 {
-            bodies[sequence] = body
+        guard let index = bodies.index(forKey: sequence) else { return }
+        if bodies.values[index].references > 1 {
+            bodies.values[index].references -= 1
         } else {
-            bodies[sequence] = nil
-            bodyBytes -= body.message.body.byteCount + 64
+            bodyBytes -= bodies.values[index].message.body.byteCount + 64
+            bodies.remove(at: index)
         }
     }
 

@@ -330,7 +330,8 @@ package enum MessageCodec {
 
         mutating func data(_ value: Data) {
             varint(UInt64(value.count))
-            buffer.append(contentsOf: value)
+            // Through the raw bytes: appending `Data` itself copies byte by byte.
+            value.withUnsafeBytes { buffer.append(contentsOf: $0) }
         }
 
         mutating func destination(_ destination: Destination) {
