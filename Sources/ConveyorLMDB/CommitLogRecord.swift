@@ -15,11 +15,9 @@ import Conveyor
 ///   5 folded      delivery-log generation u64
 /// ```
 ///
-/// As in ``DeliveryLogRecord``, the checksum covers the length, so a torn write is caught wherever
-/// it tore, and a length of zero (unwritten blocks read as zeros) is never valid.
+/// The length and checksum are ``RecordFraming``'s: a torn write is caught wherever it tore, and a
+/// length of zero (unwritten blocks read as zeros) is never valid.
 enum CommitLogRecord {
-    /// The bytes before the operations: length, checksum, epoch.
-    static let headerSize = 16
     /// The largest length accepted when reading; larger can only be damage.
     static let maximumLength = 1 << 31
 
@@ -34,8 +32,7 @@ enum CommitLogRecord {
     ///   - buffer: Where the record goes (after what it already holds).
     static func encode(_ operations: [LoggedOperation], epoch: UInt64, into buffer: inout [UInt8]) {
         let start = buffer.count
-        append(UInt32(0), to: &buffer)    // the length, filled in below
-        append(UInt32(0), to: &buffer)    // the checksum, filled in below
+        append(UInt64(0), to: &buffer)    // the length and the checksum, filled in below
         append(epoch, to: &buffer)
         for operation in operations {
             switch operation {
@@ -67,13 +64,7 @@ enum CommitLogRecord {
                 append(generation, to: &buffer)
             }
         }
-        store(UInt32(buffer.count - start - 8), at: start, in: &buffer)
-        buffer.withUnsafeMutableBytes { raw in
-            let checksum = CRC32.checksum(
-                UnsafeRawBufferPointer(rebasing: raw[(start + 8)...]),
-                continuing: CRC32.checksum(UnsafeRawBufferPointer(rebasing: raw[start..<(start + 4)])))
-            raw.storeBytes(of: checksum.littleEndian, toByteOffset: start + 4, as: UInt32.self)
-        }
+        RecordFraming.seal(&buffer, recordAt: start)
     }
 
     /// Reads the records of the current epoch from the start of a log file, calling `body` with
@@ -94,16 +85,10 @@ enum CommitLogRecord {
         _ file: UnsafeRawBufferPointer, epoch: UInt64, _ body: ([LoggedOperation]) -> Void
     ) throws(ConveyorError) -> Int {
         var offset = 0
-        while file.count - offset >= headerSize {
-            let length = Int(UInt32(littleEndian: file.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-            guard length > 8, length <= maximumLength, file.count - offset - 8 >= length else { break }
-            let stored = UInt32(littleEndian: file.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
-            let covered = UnsafeRawBufferPointer(rebasing: file[(offset + 8)..<(offset + 8 + length)])
-            let checksum = CRC32.checksum(
-                covered, continuing: CRC32.checksum(UnsafeRawBufferPointer(rebasing: file[offset..<(offset + 4)])))
-            guard checksum == stored, UInt64(littleEndian: covered.loadUnaligned(as: UInt64.self)) == epoch else { break }
-            body(try operations(in: UnsafeRawBufferPointer(rebasing: covered[(covered.startIndex + 8)...])))
-            offset += 8 + length
+        while let covered = RecordFraming.contents(of: file, at: offset, isValidLength: { $0 > 8 && $0 <= maximumLength }),
+              UInt64(littleEndian: covered.loadUnaligned(as: UInt64.self)) == epoch {
+            body(try operations(in: UnsafeRawBufferPointer(rebasing: covered[8...])))
+            offset += RecordFraming.headerSize + covered.count
         }
         return offset
     }

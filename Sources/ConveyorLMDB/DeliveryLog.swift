@@ -22,7 +22,9 @@ import Darwin
 /// (``beginFold()``) and writes them into the `references` database in the same transaction
 /// (never creating a reference, and only raising a count: a delivery count only grows), with the
 /// log's *generation* it covers under the metadata key `foldedDeliveries`. So the counts are safe
-/// from a power loss once the next durable commit returns, as the protocol promises.
+/// from a power loss once the next durable commit returns, as the protocol promises. A commit that
+/// goes to the commit log (``LMDBStore/logsCommits``) folds the same way into its synced record,
+/// as raise operations and the generation, and its checkpoint stores them in the database.
 ///
 /// **Generations.** Every record carries the generation it was appended in; each fold closes the
 /// current generation and starts the next, and records of a generation at or below the one stored

@@ -27,22 +27,15 @@ enum DeliveryLogRecord {
     ///   - buffer: Where the record goes (after what it already holds).
     static func encode(_ entries: [(key: DeliveryLog.Key, count: UInt32)], generation: UInt64, into buffer: inout [UInt8]) {
         let start = buffer.count
-        let length = UInt32(8 + entries.count * entrySize)
         buffer.reserveCapacity(start + headerSize + entries.count * entrySize)
-        append(length, to: &buffer)
-        append(UInt32(0), to: &buffer)    // the checksum, filled in below
+        append(UInt64(0), to: &buffer)    // the length and the checksum, filled in below
         append(generation, to: &buffer)
         for entry in entries {
             append(entry.key.destination, to: &buffer)
             append(entry.key.sequence, to: &buffer)
             append(entry.count, to: &buffer)
         }
-        buffer.withUnsafeMutableBytes { raw in
-            let checksum = CRC32.checksum(
-                UnsafeRawBufferPointer(rebasing: raw[(start + 8)...]),
-                continuing: CRC32.checksum(UnsafeRawBufferPointer(rebasing: raw[start..<(start + 4)])))
-            raw.storeBytes(of: checksum.littleEndian, toByteOffset: start + 4, as: UInt32.self)
-        }
+        RecordFraming.seal(&buffer, recordAt: start)
     }
 
     /// Reads the records of one log file from its start, calling `body` for each, in order.
@@ -65,16 +58,10 @@ enum DeliveryLogRecord {
         var offset = 0
         var lastGeneration: UInt64 = 0
         var entries: [(key: DeliveryLog.Key, count: UInt32)] = []
-        while file.count - offset >= headerSize {
-            let length = Int(UInt32(littleEndian: file.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-            guard length >= 8 + entrySize, length <= maximumLength, (length - 8) % entrySize == 0,
-                  file.count - offset - 8 >= length
-            else { break }
-            let stored = UInt32(littleEndian: file.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
-            let covered = UnsafeRawBufferPointer(rebasing: file[(offset + 8)..<(offset + 8 + length)])
-            let checksum = CRC32.checksum(
-                covered, continuing: CRC32.checksum(UnsafeRawBufferPointer(rebasing: file[offset..<(offset + 4)])))
-            guard checksum == stored else { break }
+        while let covered = RecordFraming.contents(of: file, at: offset, isValidLength: { length in
+            length >= 8 + entrySize && length <= maximumLength && (length - 8) % entrySize == 0
+        }) {
+            let length = covered.count
             let generation = UInt64(littleEndian: covered.loadUnaligned(as: UInt64.self))
             guard generation >= lastGeneration else { break }
             lastGeneration = generation

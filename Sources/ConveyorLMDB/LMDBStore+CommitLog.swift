@@ -145,7 +145,7 @@ extension StoreBatch {
     /// About how many bytes the messages this batch adds hold.
     var bodyBytes: Int {
         operations.reduce(0) { total, operation in
-            if case .add(let stored) = operation { total + stored.message.body.byteCount + 64 } else { total }
+            if case .add(let stored) = operation { total + PendingChanges.footprint(of: stored.message) } else { total }
         }
     }
 }
@@ -153,20 +153,11 @@ extension StoreBatch {
 extension LMDBTransaction {
     /// The last commit-log epoch stored as checkpointed (0 if none ever was).
     func checkpointedCommitEpoch(in databases: LMDBDatabases) throws(LMDBError) -> UInt64 {
-        let raw = try LMDBKey.with(MetadataKey.checkpointedCommits) { (key) throws(LMDBError) in
-            try get(databases.metadata, key)
-        }
-        guard let raw else { return 0 }
-        guard let value = LMDBValue.read(raw, as: UInt64.self) else { throw .corrupted("checkpointed commit epoch") }
-        return value
+        try metadataNumber(MetadataKey.checkpointedCommits, in: databases, else: "checkpointed commit epoch")
     }
 
     /// Stores the commit-log epoch whose records are in the database.
     func setCheckpointedCommitEpoch(_ epoch: UInt64, in databases: LMDBDatabases) throws(LMDBError) {
-        try LMDBKey.with(MetadataKey.checkpointedCommits) { (key) throws(LMDBError) in
-            try LMDBValue.with(epoch) { (value) throws(LMDBError) in
-                try put(databases.metadata, key, value)
-            }
-        }
+        try setMetadataNumber(MetadataKey.checkpointedCommits, epoch, in: databases)
     }
 }

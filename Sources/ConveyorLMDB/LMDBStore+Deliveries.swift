@@ -10,8 +10,8 @@ extension LMDBStore {
     /// If the store logs deliveries (``logsDeliveries``): appends them to its delivery log, a side file in
     /// the directory (`deliveries-a.log` or `deliveries-b.log`), with one `pwrite` and no sync and
     /// no LMDB transaction, so this never waits for a commit in progress. Reads see the counts at
-    /// once. The next commit writes them into the database in its own transaction, so they are
-    /// safe from a power loss once it returns; a power loss before it may lose them (the messages
+    /// once. The next commit writes them into its commit-log record (or, going to the database
+    /// directly, into its transaction), so they are safe from a power loss once it returns; a power loss before it may lose them (the messages
     /// then come back without the redelivered flag), nothing else. After a crash, ``open()`` reads
     /// the log and applies what it holds. A count recorded here only ever raises the stored one: the
     /// higher of the two wins. (Should the log grow past a few megabytes without any commit, this
@@ -135,19 +135,28 @@ extension LMDBTransaction {
 
     /// The delivery log generation stored as folded (0 if none ever was).
     func foldedDeliveryGeneration(in databases: LMDBDatabases) throws(LMDBError) -> UInt64 {
-        let raw = try LMDBKey.with(MetadataKey.foldedDeliveries) { (key) throws(LMDBError) in
-            try get(databases.metadata, key)
-        }
-        guard let raw else { return 0 }
-        guard let value = LMDBValue.read(raw, as: UInt64.self) else { throw .corrupted("folded delivery generation") }
-        return value
+        try metadataNumber(MetadataKey.foldedDeliveries, in: databases, else: "folded delivery generation")
     }
 
     /// Stores the delivery log generation whose records (and older ones) are in the database.
     func setFoldedDeliveryGeneration(_ generation: UInt64, in databases: LMDBDatabases) throws(LMDBError) {
-        try LMDBKey.with(MetadataKey.foldedDeliveries) { (key) throws(LMDBError) in
-            try LMDBValue.with(generation) { (value) throws(LMDBError) in
-                try put(databases.metadata, key, value)
+        try setMetadataNumber(MetadataKey.foldedDeliveries, generation, in: databases)
+    }
+
+    /// A number kept in the `metadata` database (0 if absent).
+    /// - Throws: ``LMDBError/corrupted(_:_:)`` naming `what` if the stored value is not 8 bytes.
+    func metadataNumber(_ name: StaticString, in databases: LMDBDatabases, else what: StaticString) throws(LMDBError) -> UInt64 {
+        let raw = try LMDBKey.with(name) { (key) throws(LMDBError) in try get(databases.metadata, key) }
+        guard let raw else { return 0 }
+        guard let value = LMDBValue.read(raw, as: UInt64.self) else { throw .corrupted(what) }
+        return value
+    }
+
+    /// Stores a number in the `metadata` database.
+    func setMetadataNumber(_ name: StaticString, _ value: UInt64, in databases: LMDBDatabases) throws(LMDBError) {
+        try LMDBKey.with(name) { (key) throws(LMDBError) in
+            try LMDBValue.with(value) { (bytes) throws(LMDBError) in
+                try put(databases.metadata, key, bytes)
             }
         }
     }

@@ -58,8 +58,11 @@ extension LMDBStore {
         case processes
     }
 
-    /// When a commit counts as done; see ``StoreDurability``. For LMDB a durable write costs two
-    /// syncs (data pages, then the meta page); `.osBuffered` sets `MDB_NOSYNC`, and LMDB's
+    /// When a commit counts as done; see ``StoreDurability``. With ``Sharing/singleProcess`` in
+    /// `.sync` and `.groupCommit`, a commit is one record appended to the store's commit log and
+    /// one `fdatasync` (see ``CommitLog``), and checkpoints write the logged changes into LMDB, each
+    /// one durable LMDB transaction of two syncs (data pages, then the meta page); with
+    /// ``Sharing/processes`` every commit is such a transaction. `.osBuffered` sets `MDB_NOSYNC`, and LMDB's
     /// copy-on-write pages keep the file consistent after a power loss on file systems that keep
     /// write order (on others, use `.groupCommit` when a power loss must not damage the store).
     public typealias Durability = StoreDurability

@@ -11,8 +11,14 @@ import Synchronization
 /// let broker = try Broker(store: LMDBStore(directory: "data"))
 /// ```
 ///
-/// Every ``commit(_:)`` is one LMDB write transaction: atomic, and in the default
-/// ``Durability/sync`` mode on disk when it returns. Delivery counts written before a delivery
+/// Every ``commit(_:)`` is atomic, and in the default ``Durability/sync`` mode on disk when it
+/// returns. With one process in the durable modes, a commit is first a record of the store's
+/// commit log (`commits.log`: one contiguous write and one `fdatasync`, shared by concurrent
+/// committers) and reaches LMDB with a *checkpoint*, one durable LMDB transaction for every few
+/// megabytes of commits, in which a message sent and consumed in between never appears; reads
+/// combine the database with the changes not yet checkpointed, and ``open()`` replays what a
+/// crash left in the log (see ``logsCommits``). Otherwise every commit is one LMDB write
+/// transaction. Delivery counts written before a delivery
 /// (``recordDeliveries(_:)``) cost no transaction and no sync in a single-process store in the
 /// durable modes: they go to a side file, the delivery log, and into the database with the next
 /// commit (see ``logsDeliveries``). See ``Durability`` for the group-commit and
@@ -26,7 +32,8 @@ import Synchronization
 /// or with ``Sharing/processes`` several processes acting as one broker (``SharedMessageStore``).
 public final class LMDBStore: MessageStore {
     /// The directory holding the store's files (`data.mdb`, `lock.mdb`, and for a single process
-    /// in a durable mode the delivery log `deliveries-a.log` and `deliveries-b.log`), as given.
+    /// in a durable mode the commit log `commits.log` and the delivery log `deliveries-a.log` and
+    /// `deliveries-b.log`), as given.
     public let directory: String
     /// The options the store was created with.
     public let options: Options

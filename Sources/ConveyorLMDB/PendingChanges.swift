@@ -128,6 +128,9 @@ struct PendingChanges {
     /// Whether there is nothing to write.
     var isEmpty: Bool { references.isEmpty && highestSequence == 0 && foldedDeliveries == 0 }
 
+    /// About how many bytes a pending message holds: its body and a little for the rest.
+    static func footprint(of message: Message) -> Int { message.body.byteCount + 64 }
+
     /// Applies one logged operation.
     mutating func apply(_ operation: LoggedOperation) {
         switch operation {
@@ -135,7 +138,7 @@ struct PendingChanges {
             highestSequence = max(highestSequence, sequence)
             guard !destinations.isEmpty else { return }
             bodies[sequence] = Body(message: message, references: destinations.count)
-            bodyBytes += message.body.byteCount + 64
+            bodyBytes += Self.footprint(of: message)
             for destination in destinations { set(.added(count: 0), sequence, destination) }
         case .remove(let sequence, let destination):
             guard let index = references.index(forKey: destination) else {
@@ -189,7 +192,7 @@ struct PendingChanges {
         if bodies.values[index].references > 1 {
             bodies.values[index].references -= 1
         } else {
-            bodyBytes -= bodies.values[index].message.body.byteCount + 64
+            bodyBytes -= Self.footprint(of: bodies.values[index].message)
             bodies.remove(at: index)
         }
     }
