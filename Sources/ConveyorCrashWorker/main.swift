@@ -185,8 +185,16 @@ func openCrashBroker(kind: String, directory: String) throws -> Broker {
     let store: any MessageStore =
         kind == "file"
         ? FileStore(directory: directory, options: FileStore.Options(durability: .sync, segmentSize: fileSegmentSize))
-        : LMDBStore(directory: directory, options: LMDBStore.Options(durability: .sync))
+        : LMDBStore(directory: directory, options: crashTestLMDBOptions())
     return try Broker(store: store, configuration: configuration)
+}
+
+/// Sync mode, with a small commit-log checkpoint threshold so that kills land during checkpoints
+/// and between them, not only in a log that is never checkpointed before the process dies.
+func crashTestLMDBOptions() -> LMDBStore.Options {
+    var options = LMDBStore.Options(durability: .sync)
+    options.checkpointBytes = 32 << 10
+    return options
 }
 
 func run() async {

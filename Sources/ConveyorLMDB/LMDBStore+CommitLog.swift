@@ -94,7 +94,7 @@ extension LMDBStore {
     /// Writes a group's operations to the commit log as one record (synced if `syncs`), with the
     /// delivery counts logged since the last fold when it syncs, then adds them to the pending
     /// changes; checkpoints when the log or the pending bodies have grown past
-    /// ``CommitLog/checkpointThreshold``.
+    /// ``Options/checkpointBytes``, or the pending references past ``CommitLog/checkpointReferences``.
     /// - Throws: ``ConveyorError/Code/storage`` if the record cannot be written or synced; nothing
     ///   of the group is applied then.
     func log(_ operations: [LoggedOperation], of batches: [StoreBatch], in core: inout Core, syncs: Bool) throws(ConveyorError) {
@@ -115,7 +115,7 @@ extension LMDBStore {
         if let fold { core.deliveryLog?.finishFold(fold) }
         let logSize = core.commitLog?.size ?? 0
         guard core.checkpointFailure == nil,
-              logSize >= CommitLog.checkpointThreshold || core.pending.bodyBytes >= CommitLog.checkpointThreshold
+              logSize >= options.checkpointBytes || core.pending.bodyBytes >= options.checkpointBytes
                 || core.pending.referenceCount >= CommitLog.checkpointReferences
         else { return }
         do throws(ConveyorError) {

@@ -19,6 +19,10 @@ extension LMDBStore {
         /// (folding the delivery log, keeping this process's statistics, deleting the subscriptions
         /// this process owns). Defaults to a logger labelled `conveyor.lmdb`.
         public var logger: Logger
+        /// How many bytes of commit-log records or pending bodies make a commit checkpoint
+        /// (``CommitLog/checkpointThreshold`` unless a test sets a smaller one, so that kills land
+        /// during checkpoints too).
+        package var checkpointBytes = CommitLog.checkpointThreshold
 
         /// Creates options.
         /// - Parameters:
