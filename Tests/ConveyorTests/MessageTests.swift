@@ -405,6 +405,41 @@ extension MessageTests {
 extension MessageTests {
     @Suite("Message bodies")
     struct Bodies {
+        struct Parcel: Codable, Equatable { var id: Int }
+
+        @Test func bodyAsReturnsEachKindAsJMSGetBodyDoes() async throws {
+            #expect(try Message().body(as: String.self) == nil, "no body: nil for any type")
+            #expect(try Message().body(as: Data.self) == nil)
+            #expect(try Message.text("hi").body(as: String.self) == "hi")
+            #expect(try Message.text("hi").body(as: Any.self) as? String == "hi")
+            #expect(try Message.bytes(Data([1, 2])).body(as: Data.self) == Data([1, 2]))
+            #expect(try Message.bytes(Data([1, 2])).body(as: [UInt8].self) == [1, 2])
+            #expect(try Message.map(["a": .int32(1)]).body(as: [String: MessageValue].self) == ["a": .int32(1)])
+            let object = try Message.object(Parcel(id: 7))
+            #expect(try object.body(as: Parcel.self) == Parcel(id: 7))
+            #expect(try object.body(as: Data.self) == (try JSONEncoder().encode(Parcel(id: 7))))
+
+            let wrongType = await expectError(.messageFormat) { try Message.text("hi").body(as: Data.self) }
+            #expect(wrongType?.message.contains("TextMessage") == true)
+            await expectError(.messageFormat) { try Message.bytes(Data([1])).body(as: String.self) }
+            await expectError(.messageFormat) { try Message.map([:]).body(as: String.self) }
+            await expectError(.messageFormat) { try object.body(as: [String].self) }
+            await expectError(.messageFormat) { try object.body(as: Int.self) }
+            let stream = await expectError(.messageFormat) { try Message.stream([.int32(1)]).body(as: Any.self) }
+            #expect(stream?.message.contains("StreamMessage") == true)
+        }
+
+        @Test func isBodyAssignableAnswersWhatBodyAsWouldDo() throws {
+            #expect(Message().isBodyAssignable(to: Int.self), "no body: assignable to anything")
+            #expect(Message.text("hi").isBodyAssignable(to: String.self))
+            #expect(!Message.text("hi").isBodyAssignable(to: Data.self))
+            #expect(Message.bytes(Data()).isBodyAssignable(to: [UInt8].self))
+            #expect(!Message.stream([]).isBodyAssignable(to: Any.self), "never for a stream, as in JMS")
+            let object = try Message.object(Parcel(id: 1))
+            #expect(object.isBodyAssignable(to: Parcel.self))
+            #expect(!object.isBodyAssignable(to: [Int].self))
+        }
+
         @Test func textBody() {
             let message = Message.text("héllo")
             #expect(message.text == "héllo")
