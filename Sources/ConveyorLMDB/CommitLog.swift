@@ -137,6 +137,12 @@ struct CommitLog {
         return operations
     }
 
+    /// Whether a directory's log starts with a valid record, of any epoch.
+    static func holdsRecords(in directory: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: directory + "/" + fileName) else { return false }
+        return data.withUnsafeBytes { RecordFraming.contents(of: $0, at: 0) { $0 > 8 && $0 <= CommitLogRecord.maximumLength } != nil }
+    }
+
     /// Removes a directory's log if it exists (a store that does not log first checkpoints what it holds).
     static func removeFile(directory: String) {
         POSIX.unlinkIfPresent(directory + "/" + fileName)

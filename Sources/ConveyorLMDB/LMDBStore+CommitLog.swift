@@ -3,6 +3,12 @@ import Conveyor
 import Logging
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension LMDBStore {
     /// Whether commits go to the commit log first (``CommitLog``): with ``Sharing/singleProcess``
     /// (processes sharing a store must find every commit in the database) in ``Durability/sync``
@@ -19,11 +25,31 @@ extension LMDBStore {
     /// Writes into the database what the directory's commit log holds beyond the stored
     /// checkpoint, in one durable transaction, and opens the log if the store logs commits
     /// (``logsCommits``); otherwise removes it.
+    ///
+    /// A database that never stored a checkpoint epoch (a new one, or one whose data file was
+    /// replaced) never wrote to the log either: a log found beside it belongs to another database
+    /// and is set aside, with a warning, rather than replayed into this one; and the epoch is stored
+    /// (as 0) so that the next open trusts the log again.
     func replayCommitLog(in core: inout Core, directory path: String) throws(ConveyorError) {
         guard let environment = core.environment else { return }
         let databases = environment.databases
-        let checkpointed = try environment.read { (transaction) throws(any Error) -> UInt64 in
-            try transaction.checkpointedCommitEpoch(in: databases)
+        let stored = try environment.read { (transaction) throws(any Error) -> UInt64? in
+            try transaction.hasMetadata(MetadataKey.checkpointedCommits, in: databases)
+                ? transaction.checkpointedCommitEpoch(in: databases) : nil
+        }
+        let checkpointed = stored ?? 0
+        if stored == nil {
+            if CommitLog.holdsRecords(in: path) {
+                options.logger.warning(
+                    "setting aside a commit log that does not belong to this database (its data file was replaced)",
+                    metadata: ["directory": "\(path)", "file": "\(CommitLog.fileName).orphaned"])
+                _ = rename(path + "/" + CommitLog.fileName, path + "/" + CommitLog.fileName + ".orphaned")
+            }
+            if logsCommits {
+                try environment.write { (transaction) throws(LMDBError) in
+                    try transaction.setCheckpointedCommitEpoch(0, in: databases)
+                }
+            }
         }
         let logged = try CommitLog.logged(in: path, after: checkpointed)
         core.commitLog = try CommitLog(directory: path, checkpointed: checkpointed)
@@ -151,6 +177,11 @@ extension StoreBatch {
 }
 
 extension LMDBTransaction {
+    /// Whether the `metadata` database holds `name`.
+    func hasMetadata(_ name: StaticString, in databases: LMDBDatabases) throws(LMDBError) -> Bool {
+        try LMDBKey.with(name) { (key) throws(LMDBError) in try get(databases.metadata, key) } != nil
+    }
+
     /// The last commit-log epoch stored as checkpointed (0 if none ever was).
     func checkpointedCommitEpoch(in databases: LMDBDatabases) throws(LMDBError) -> UInt64 {
         try metadataNumber(MetadataKey.checkpointedCommits, in: databases, else: "checkpointed commit epoch")

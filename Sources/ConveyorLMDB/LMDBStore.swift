@@ -244,7 +244,7 @@ public final class LMDBStore: MessageStore {
             // References the commit log removed are still in the database: read as many more.
             let extra = core.pending.extraReads(for: destination, after: sequence)
             var page = try Self.readPage(
-                environment, destination: destination, after: sequence, limit: limit.addingReportingOverflow(extra).partialValue)
+                environment, destination: destination, after: sequence, limit: limit > Int.max - extra ? Int.max : limit + extra)
             page = core.pending.merge(page, destination: destination, after: sequence, limit: limit)
             core.deliveryLog?.raise(&page, destination: destination)
             return page

@@ -6,6 +6,7 @@
 @testable import ConveyorLMDB
 import Conveyor
 import Foundation
+import Logging
 import Testing
 
 extension HeavyTests {
@@ -178,6 +179,33 @@ struct LMDBCommitLogTests {
         #expect(!FileManager.default.fileExists(atPath: crashed.url.appendingPathComponent(CommitLog.fileName).path))
         try other.commit(StoreBatch([.remove(sequence: 2, from: orders)]))
         #expect(try other.readAll(of: orders).map(\.sequence) == [3, 4])
+    }
+
+    @Test
+    func aLogBesideADatabaseItDoesNotBelongToIsSetAsideNotReplayed() throws {
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url)
+        _ = try store.open()
+        try store.commit(add(1...1))
+        try store.commit(add(2...3))
+        let crashed = try crashCopy(of: directory)
+        store.close()
+        // The data file deleted to start afresh, the commit log left behind.
+        try FileManager.default.removeItem(at: crashed.url.appendingPathComponent("data.mdb"))
+
+        let (logger, records) = RecordingLogHandler.logger()
+        let fresh = LMDBStore(directory: crashed.url, options: .init(logger: logger))
+        let contents = try fresh.openAndReadAll()
+        #expect(contents.messages.isEmpty, "nothing of the other database's log was replayed")
+        #expect(records.messages(atLeast: .warning).contains { $0.contains("does not belong to this database") })
+        #expect(FileManager.default.fileExists(atPath: crashed.url.appendingPathComponent(CommitLog.fileName + ".orphaned").path))
+
+        // The new database's own log is trusted from then on.
+        try fresh.commit(add(5...5))
+        try fresh.commit(add(6...6))
+        let again = try crashCopy(of: crashed)
+        fresh.close()
+        #expect(try LMDBStore(directory: again.url).openAndReadAll().messages[orders].map { $0.map(\.sequence) } == [5, 6])
     }
 
     @Test
