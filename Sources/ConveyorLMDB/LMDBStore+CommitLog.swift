@@ -123,13 +123,23 @@ extension LMDBStore {
     /// ``Options/checkpointBytes``, or the pending references past ``CommitLog/checkpointReferences``.
     /// - Throws: ``ConveyorError/Code/storage`` if the record cannot be written or synced; nothing
     ///   of the group is applied then.
-    func log(_ operations: [LoggedOperation], of batches: [StoreBatch], in core: inout Core, syncs: Bool) throws(ConveyorError) {
+    func log(_ operations: [LoggedOperation], in core: inout Core, syncs: Bool) throws(ConveyorError) {
         var operations = operations
-        // As a write transaction does: a count a batch sets wins over one logged before it.
         let fold = syncs ? core.deliveryLog?.beginFold() : nil
         if let fold {
-            let setByBatches = Self.countsSet(by: batches, destinations: core.destinations)
-            for entry in fold.entries where !setByBatches.contains(entry.key) {
+            // As a write transaction does, a count the group sets wins over one logged before it;
+            // and a count for a reference the group removes (a consumer's acknowledgement of what
+            // it was just delivered, mostly) would change nothing.
+            var settled = Set<DeliveryLog.Key>()
+            for operation in operations {
+                switch operation {
+                case .remove(let sequence, let destination), .setDeliveryCount(let sequence, let destination, _):
+                    settled.insert(DeliveryLog.Key(destination: destination, sequence: sequence))
+                default:
+                    continue
+                }
+            }
+            for entry in fold.entries where !settled.contains(entry.key) {
                 operations.append(.raiseDeliveryCount(
                     sequence: entry.key.sequence, destination: entry.key.destination, count: entry.count))
             }

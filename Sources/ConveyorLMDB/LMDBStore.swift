@@ -330,7 +330,7 @@ public final class LMDBStore: MessageStore {
         core.withLock { core in
             if let operations = Self.loggableOperations(of: batches, in: core) {
                 do throws(ConveyorError) {
-                    try log(operations, of: batches, in: &core, syncs: syncsMeta)
+                    try log(operations, in: &core, syncs: syncsMeta)
                     return Array(repeating: .success(()), count: batches.count)
                 } catch {
                     return Array(repeating: .failure(error), count: batches.count)

@@ -182,6 +182,28 @@ struct LMDBCommitLogTests {
     }
 
     @Test
+    func aCommitTakesTheLoggedDeliveryCountsExceptForTheReferencesItRemoves() throws {
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url)
+        _ = try store.open()
+        defer { store.close() }
+        try store.commit(add(1...1))
+        try store.commit(add(2...6))
+        try store.checkpointForTesting()
+        try store.recordDeliveries(StoreBatch((2...4).map { .setDeliveryCount(sequence: $0, in: orders, count: 1) }))
+
+        // Consumed: 2 and 3; message 4 was delivered and not yet acknowledged.
+        try store.commit(StoreBatch([.remove(sequence: 2, from: orders), .remove(sequence: 3, from: orders)]))
+        // One record: its header (16 bytes), two removals (17 each), one raised count (21) and the
+        // folded generation (9); no counts for 2 and 3.
+        #expect(store.commitLogStateForTesting().logBytes == 16 + 2 * 17 + 21 + 9)
+        #expect(store.deliveryLog.overlayCountForTesting == 0, "the delivery log is folded")
+        let crashed = try crashCopy(of: directory)
+        let recovered = try LMDBStore(directory: crashed.url).openAndReadAll()
+        #expect(recovered.messages[orders].map { $0.map { [$0.sequence, UInt64($0.deliveryCount)] } } == [[1, 0], [4, 1], [5, 0], [6, 0]])
+    }
+
+    @Test
     func aLogBesideADatabaseItDoesNotBelongToIsSetAsideNotReplayed() throws {
         let directory = SharedTemporaryDirectory()
         let store = LMDBStore(directory: directory.url)
