@@ -67,8 +67,9 @@ extension LMDBStore {
     /// The operations of a group of batches as the commit log records them, or `nil` if the group
     /// must be written to the database directly: the store does not log commits, a batch does
     /// more than add, remove and count deliveries (subscriptions and purges go to the database), a
-    /// message goes to a queue that has no destination ID yet, or the log has grown past
-    /// ``CommitLog/overflowThreshold``.
+    /// message goes to a queue that has no destination ID yet, the map might not hold the messages
+    /// at the next checkpoint (near ``Options/maximumMapSize``: the direct write then fails and
+    /// stores nothing), or the log has grown past ``CommitLog/overflowThreshold``.
     ///
     /// After a checkpoint failed (``Core/checkpointFailure``: a full disk or map), a group that
     /// adds messages goes to the database directly too, where it meets the failure (and fails,
@@ -77,9 +78,7 @@ extension LMDBStore {
     static func loggableOperations(of batches: [StoreBatch], in core: Core) -> [LoggedOperation]? {
         guard let log = core.commitLog, log.size < CommitLog.overflowThreshold, let environment = core.environment
         else { return nil }
-        // A commit the map could not hold at the next checkpoint must fail now, as a direct write.
-        let refusesAdditions = core.checkpointFailure != nil
-            || environment.roomLeft < 2 * (core.pending.bodyBytes + log.size + batches.reduce(0) { $0 + $1.bodyBytes }) + (1 << 20)
+        var addedBytes = 0
         var operations: [LoggedOperation] = []
         operations.reserveCapacity(batches.reduce(0) { $0 + $1.operations.count })
         // Operations mostly name one queue after another: look each up once.
@@ -94,7 +93,8 @@ extension LMDBStore {
             for operation in batch.operations {
                 switch operation {
                 case .add(let stored):
-                    if refusesAdditions { return nil }
+                    if core.checkpointFailure != nil { return nil }
+                    addedBytes += PendingChanges.footprint(of: stored.message)
                     var destinations: [UInt64] = []
                     destinations.reserveCapacity(stored.targets.count)
                     for target in stored.targets {
@@ -113,6 +113,10 @@ extension LMDBStore {
                     return nil
                 }
             }
+        }
+        // A commit the map could not hold at the next checkpoint must fail now, as a direct write.
+        if addedBytes > 0, environment.roomLeft < 2 * (core.pending.bodyBytes + log.size + addedBytes) + (1 << 20) {
+            return nil
         }
         return operations
     }
@@ -174,15 +178,6 @@ extension LMDBStore {
     /// Writes what the commit log holds into the database now; for tests.
     func checkpointForTesting() throws(ConveyorError) {
         try core.withLock { (core) throws(ConveyorError) in try Self.write([], in: &core, directory: directory) }
-    }
-}
-
-extension StoreBatch {
-    /// About how many bytes the messages this batch adds hold.
-    var bodyBytes: Int {
-        operations.reduce(0) { total, operation in
-            if case .add(let stored) = operation { total + PendingChanges.footprint(of: stored.message) } else { total }
-        }
     }
 }
 
