@@ -8,7 +8,7 @@ import Testing
 
 @Suite("Paging a backlog through the store")
 struct PagingTests {
-    static let pagingStores: [StoreKind] = [.lmdb, .file]
+    static let pagingStores: [StoreKind] = [.lmdb, .lmdbCommitLog, .file]
 
     /// A window of 10 messages, read back 3 at a time: small enough that every test pages a lot.
     static var smallWindow: BrokerConfiguration {

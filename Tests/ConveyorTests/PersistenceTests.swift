@@ -3,7 +3,7 @@ import Testing
 
 @Suite("Persistence across broker restarts", .timeLimit(.minutes(1)))
 struct PersistenceTests {
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func persistentMessagesSurviveARestartAndNonPersistentOnesDoNot(kind: StoreKind) async throws {
         let fixture = try Fixture(kind)
         let queue = Destination.queue(Queue("durable-queue"))
@@ -18,7 +18,7 @@ struct PersistenceTests {
         #expect(texts == ["kept too", "kept"], "priority 7 first, the non-persistent message is gone")
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func deliveredButUnacknowledgedMessagesComeBackRedelivered(kind: StoreKind) async throws {
         let fixture = try Fixture(kind)
         let queue = Destination.queue(Queue("in-flight"))
@@ -34,7 +34,7 @@ struct PersistenceTests {
         #expect(again.allSatisfy { $0.redelivered && $0.deliveryCount == 2 })
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func acknowledgedAndCommittedMessagesStayGone(kind: StoreKind) async throws {
         let fixture = try Fixture(kind)
         let queue = Destination.queue(Queue("acked"))
@@ -52,7 +52,7 @@ struct PersistenceTests {
         #expect(rest.map(\.text) == ["2", "3"])
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func durableSubscriptionsAndTheirMessagesSurviveARestart(kind: StoreKind) async throws {
         let fixture = try Fixture(kind, clientID: "analytics")
         let topic = Topic("orders")
@@ -68,7 +68,7 @@ struct PersistenceTests {
         #expect(try await back.receive(2, timeout: .milliseconds(200)).map(\.text) == ["big"])
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func oneBrokerPerStoreAtATime(kind: StoreKind) async throws {
         let location = StoreKind.Location(kind: kind)
         let broker = try Broker(store: try location.makeStore())

@@ -13,7 +13,7 @@ extension HeavyTests {
 struct StoreConformanceTests {
     // MARK: Opening
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func newStoreOpensEmpty(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         #expect(harness.firstRecovery.subscriptions.isEmpty)
@@ -28,7 +28,7 @@ struct StoreConformanceTests {
         #expect(recovery.highestSequence == 0)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func openingAnOpenStoreThrowsStorage(kind: StoreKind) async throws {
         let location = StoreKind.Location(kind: kind)
         let store = try location.makeStore()
@@ -49,7 +49,7 @@ struct StoreConformanceTests {
         #expect(recovery.sequences(in: orders) == [1])
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func commitOnClosedStoreThrowsStorageAndAppliesNothing(kind: StoreKind) async throws {
         let location = StoreKind.Location(kind: kind)
         let store = try location.makeStore()
@@ -70,7 +70,7 @@ struct StoreConformanceTests {
 
     // MARK: Messages
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func addedMessageIsRecoveredWithEveryHeader(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         var message = makeMessage(3, body: .text("order #3"), destination: .queue(Queue("orders")))
@@ -99,7 +99,7 @@ struct StoreConformanceTests {
         #expect(recovery.highestSequence == 3)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func absentOptionalHeadersStayAbsent(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         var message = Message(body: .empty)
@@ -122,7 +122,7 @@ struct StoreConformanceTests {
         #expect(recovered.body == .empty)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func highestSequenceIsTheHighestEverStored(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         // Added out of order, in two batches.
@@ -139,7 +139,7 @@ struct StoreConformanceTests {
         #expect(recovery.highestSequence == 7)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func messagesCommittedOutOfSequenceOrderAreAllKeptInOrder(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         // Sequences are allocated at send and committed later, so commits can land out of order.
@@ -156,7 +156,7 @@ struct StoreConformanceTests {
         #expect(recovery.highestSequence == 20)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func fanOutMessageLivesUntilItsLastReferenceGoes(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         let message = makeMessage(10, body: .text("price update"), destination: .topic(Topic("prices")))
@@ -188,7 +188,7 @@ struct StoreConformanceTests {
         #expect(recovery.allSequences.isEmpty)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func removingAMissingReferenceIsHarmless(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         try harness.commit(add(1, to: [subscriptionA, subscriptionB]), add(2, to: [orders]))
@@ -212,7 +212,7 @@ struct StoreConformanceTests {
 
     // MARK: Delivery counts
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func deliveryCountPersistsPerReference(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         try harness.commit(add(1, to: [orders]), add(2, to: [subscriptionA, subscriptionB]))
@@ -235,7 +235,7 @@ struct StoreConformanceTests {
         #expect(recovery.reference(1, in: orders)?.message.text == "message 1")
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func recordedDeliveriesAreReadBackAndRecovered(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         try harness.commit(add(1, to: [orders]), add(2, to: [orders]), add(3, to: [subscriptionA]))
@@ -258,7 +258,7 @@ struct StoreConformanceTests {
         #expect(recovery.reference(3, in: subscriptionA)?.deliveryCount == 2)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func settingTheDeliveryCountOfAMissingReferenceIsHarmless(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         try harness.commit(add(1, to: [orders]))
@@ -282,7 +282,7 @@ struct StoreConformanceTests {
 
     // MARK: Subscriptions
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func subscriptionsAreRecoveredWithEveryField(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         let records = [
@@ -305,7 +305,7 @@ struct StoreConformanceTests {
         #expect(recovery.nonEmptyKeys.isEmpty)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func savingASubscriptionAgainReplacesIt(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         let key = SubscriptionKey(clientID: "client-1", name: "prices")
@@ -323,7 +323,7 @@ struct StoreConformanceTests {
         #expect(Set(recovery.subscriptions) == [replacement, other])
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func deletingASubscriptionRemovesItAndItsReferences(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         let keep = record(subscriptionB)
@@ -362,7 +362,7 @@ struct StoreConformanceTests {
 
     // MARK: Purge
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func purgeRemovesEveryReferenceOfThatQueueOnly(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         try harness.commit(.saveSubscription(record(subscriptionA)))
@@ -398,7 +398,7 @@ struct StoreConformanceTests {
 
     // MARK: Batches
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func operationsInABatchApplyInOrder(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         try harness.commit(add(1, to: [invoices]))
@@ -424,7 +424,7 @@ struct StoreConformanceTests {
 
     // MARK: Volume
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func manyMessagesRecoverCompletely(kind: StoreKind) throws {
         let harness = try StoreHarness(kind)
         let queues: [StoreQueueKey] = [.queue("q0"), .queue("q1"), .queue("q2")]
@@ -479,7 +479,7 @@ struct StoreConformanceTests {
 
     // MARK: Fidelity
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func everyBodyKindSurvivesByteForByte(kind: StoreKind) throws {
         struct Order: Codable, Equatable { var id: Int; var item: String; var price: Double }
         let allValues: [MessageValue] = [
@@ -525,7 +525,7 @@ struct StoreConformanceTests {
         #expect(try object.decodeObject(Order.self) == Order(id: 7, item: "Widget ß", price: 12.5))
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func largeBodySurvives(kind: StoreKind) throws {
         var generator = SplitMix64(seed: 42)
         let bytes = Data((0..<(4 << 20)).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
@@ -542,7 +542,7 @@ struct StoreConformanceTests {
         #expect(recoveredText.utf8.elementsEqual(text.utf8))
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func everyPropertyValueKindSurvivesByteForByte(kind: StoreKind) throws {
         let properties: [String: MessageValue] = [
             "flagTrue": .bool(true), "flagFalse": .bool(false),
@@ -575,7 +575,7 @@ struct StoreConformanceTests {
         #expect(try recovered.property("longMax", as: Int64.self) == .max)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func headerDestinationsIdentifierAndTimestampSurvive(kind: StoreKind) throws {
         let replyTos: [Destination?] = [
             .queue(Queue("replies")), .topic(Topic("reply-topic")),
@@ -608,7 +608,7 @@ struct StoreConformanceTests {
         }
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func keysThatLookAlikeStayDistinct(kind: StoreKind) throws {
         // Keys whose text forms could collide in a naive encoding ("a:b" + "c" vs "a" + "b:c", a
         // queue named like a subscription, no client ID vs an empty one), plus names that are

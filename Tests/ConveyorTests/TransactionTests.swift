@@ -3,7 +3,7 @@ import Testing
 
 @Suite("Transacted sessions", .timeLimit(.minutes(1)))
 struct TransactionTests {
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func sendsAreInvisibleUntilCommit(kind: StoreKind) async throws {
         let fixture = try Fixture(kind)
         defer { fixture.close() }
@@ -17,7 +17,7 @@ struct TransactionTests {
         #expect(try await consumer.receive(3).map(\.text) == ["0", "1", "2"])
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func rollbackDiscardsSendsAndRedeliversReceives(kind: StoreKind) async throws {
         let fixture = try Fixture(kind)
         defer { fixture.close() }
@@ -39,7 +39,7 @@ struct TransactionTests {
         #expect(try await consumer.receiveNoWait() == nil, "committed receives are gone")
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func commitMakesReceivesFinalAndSendsVisibleTogether(kind: StoreKind) async throws {
         let fixture = try Fixture(kind)
         defer { fixture.close() }
@@ -56,7 +56,7 @@ struct TransactionTests {
         #expect(fixture.broker.statistics(for: Queue("in"))?.inFlight == 0)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func closingATransactedSessionRollsBack(kind: StoreKind) async throws {
         let fixture = try Fixture(kind)
         defer { fixture.close() }
@@ -72,7 +72,7 @@ struct TransactionTests {
         #expect(back.first?.redelivered == true)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func transactionCallsOutsideATransactedSessionAreIllegal(kind: StoreKind) async throws {
         let fixture = try Fixture(kind)
         defer { fixture.close() }
@@ -83,7 +83,7 @@ struct TransactionTests {
         await expectError(.illegalState) { try await transacted.recover() }
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.withCommitLog)
     func transactedTopicPublishReachesSubscribersOnCommit(kind: StoreKind) async throws {
         let fixture = try Fixture(kind, clientID: "tx-topic")
         defer { fixture.close() }

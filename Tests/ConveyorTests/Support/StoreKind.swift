@@ -9,6 +9,17 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case memory
     case lmdb
     case file
+    /// LMDB in its default `.sync` mode, where a single-process store writes commits to its commit
+    /// log first and reads merge the log's pending changes with the database: the suites about what
+    /// a store keeps (``withCommitLog``) run on it as well. Not in ``allCases``: every commit syncs.
+    case lmdbCommitLog = "lmdb-sync"
+
+    /// Every engine, each in the mode the semantic suite uses (OS-buffered on disk).
+    static var allCases: [StoreKind] { [.memory, .lmdb, .file] }
+
+    /// ``allCases`` and LMDB in `.sync` mode, with its commit log: for the store conformance,
+    /// persistence, paging and transaction suites.
+    static var withCommitLog: [StoreKind] { allCases + [.lmdbCommitLog] }
 
     var testDescription: String { rawValue }
 
@@ -35,6 +46,7 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
             switch kind {
             case .memory: memory
             case .lmdb: LMDBStore(directory: directory, options: LMDBStore.Options(durability: .osBuffered))
+            case .lmdbCommitLog: LMDBStore(directory: directory, options: LMDBStore.Options(durability: .sync))
             case .file: FileStore(directory: directory, options: FileStore.Options(durability: .osBuffered))
             }
         }
