@@ -28,7 +28,10 @@ import Darwin
 /// over blocks the file already has also makes each sync cheaper than one that grows the file
 /// (no change to its size to commit).
 ///
-/// Only the store's lock holder uses a log; it is a plain value kept in the store's state.
+/// A plain value kept in the store's state: only the holder of the store's lock writes to it. A
+/// group commit writes its record under that lock, syncs it without it (so that reads go on during
+/// the sync) and counts it under it again; the store's `logWrites` lock keeps other log writes and
+/// checkpoints out meanwhile.
 struct CommitLog {
     /// The file's name in the store directory.
     static let fileName = "commits.log"
@@ -75,26 +78,44 @@ struct CommitLog {
         POSIX.close(descriptor)
     }
 
-    /// Writes one record of `operations` after the others and, with `sync`, waits until it is on
-    /// disk (`fdatasync`).
-    /// - Throws: ``ConveyorError/Code/storage`` if the write or the sync fails: the record then
-    ///   does not count (the next one is written over it) and nothing of it may be applied.
-    mutating func append(_ operations: [LoggedOperation], sync: Bool) throws(ConveyorError) {
+    /// A record written after the others and not yet counted: ``sync(_:)`` it (without the
+    /// store's lock, if the caller keeps other writers out), then ``count(_:)`` it.
+    struct WrittenRecord: Sendable {
+        fileprivate let descriptor: Int32
+        fileprivate let path: String
+        fileprivate let offset: Int
+        fileprivate let length: Int
+    }
+
+    /// Writes one record of `operations` after the others (one `pwrite`, no sync). Until
+    /// ``count(_:)``, the next record would be written over it.
+    /// - Throws: ``ConveyorError/Code/storage`` if the write fails; nothing of it may be applied.
+    mutating func write(_ operations: [LoggedOperation]) throws(ConveyorError) -> WrittenRecord {
         buffer.removeAll(keepingCapacity: true)
         CommitLogRecord.encode(operations, epoch: epoch, into: &buffer)
         let written = buffer.withUnsafeBytes { FileStoreIO.writeAll(descriptor, $0, at: UInt64(size)) }
-        if !written { throw failure("write to", errno) }
+        if !written { throw Self.failure("write to", errno, path: path) }
         extent = max(extent, size + buffer.count)
-        if sync, fdatasync(descriptor) != 0 {
-            let code = errno
-            // The record may reach the disk later all the same: spoil its length so that a replay
-            // never applies a commit that was reported failed.
-            var zero: UInt32 = 0
-            _ = withUnsafeBytes(of: &zero) { FileStoreIO.writeAll(descriptor, $0, at: UInt64(size)) }
-            throw failure("sync", code)
-        }
-        size += buffer.count
+        let record = WrittenRecord(descriptor: descriptor, path: path, offset: size, length: buffer.count)
         if buffer.capacity > 1 << 20 { buffer = [] }
+        return record
+    }
+
+    /// Waits until a written record is on disk (`fdatasync`).
+    /// - Throws: ``ConveyorError/Code/storage`` if the sync fails: the record's length is spoiled
+    ///   first (it may reach the disk later all the same, and a replay must never apply a commit
+    ///   that was reported failed), and it must not be counted or applied.
+    static func sync(_ record: WrittenRecord) throws(ConveyorError) {
+        guard fdatasync(record.descriptor) != 0 else { return }
+        let code = errno
+        var zero: UInt32 = 0
+        _ = withUnsafeBytes(of: &zero) { FileStoreIO.writeAll(record.descriptor, $0, at: UInt64(record.offset)) }
+        throw failure("sync", code, path: record.path)
+    }
+
+    /// Counts a written (and, for a durable commit, synced) record: the next one goes after it.
+    mutating func count(_ record: WrittenRecord) {
+        size = record.offset + record.length
     }
 
     /// Starts the next epoch once a checkpoint stored this one in the database: the next record is
@@ -106,7 +127,7 @@ struct CommitLog {
         if extent > Self.truncationThreshold, ftruncate(descriptor, 0) == 0 { extent = 0 }
     }
 
-    private func failure(_ action: String, _ code: Int32) -> ConveyorError {
+    private static func failure(_ action: String, _ code: Int32, path: String) -> ConveyorError {
         let code = code == 0 ? EIO : code
         return ConveyorError(
             .storage, "cannot \(action) the commit log '\(path)' of the LMDB store: \(POSIX.describe(code))"

@@ -121,13 +121,19 @@ extension LMDBStore {
         return operations
     }
 
-    /// Writes a group's operations to the commit log as one record (synced if `syncs`), with the
-    /// delivery counts logged since the last fold when it syncs, then adds them to the pending
-    /// changes; checkpoints when the log or the pending bodies have grown past
-    /// ``Options/checkpointBytes``, or the pending references past ``CommitLog/checkpointReferences``.
-    /// - Throws: ``ConveyorError/Code/storage`` if the record cannot be written or synced; nothing
-    ///   of the group is applied then.
-    func log(_ operations: [LoggedOperation], in core: inout Core, syncs: Bool) throws(ConveyorError) {
+    /// A group's record, written and not yet synced or applied.
+    struct LoggedGroup {
+        let record: CommitLog.WrittenRecord
+        let operations: [LoggedOperation]
+        let fold: DeliveryLog.Fold?
+    }
+
+    /// Writes a group's operations to the commit log as one record (not synced), with the delivery
+    /// counts logged since the last fold when the group syncs. Then ``finishLogging(_:syncs:)``.
+    /// - Returns: The record, or `nil` if there was nothing to write.
+    /// - Throws: ``ConveyorError/Code/storage`` if the record cannot be written; nothing of the
+    ///   group is applied then.
+    func writeToLog(_ operations: [LoggedOperation], in core: inout Core, syncs: Bool) throws(ConveyorError) -> LoggedGroup? {
         var operations = operations
         let fold = syncs ? core.deliveryLog?.beginFold() : nil
         if let fold {
@@ -149,23 +155,35 @@ extension LMDBStore {
             }
             operations.append(.foldedDeliveries(generation: fold.generation))
         }
-        guard !operations.isEmpty, core.commitLog != nil else { return }
-        try core.commitLog?.append(operations, sync: syncs)
-        for operation in operations { core.pending.apply(operation) }
-        if let fold { core.deliveryLog?.finishFold(fold) }
-        let logSize = core.commitLog?.size ?? 0
-        guard core.checkpointFailure == nil,
-              logSize >= options.checkpointBytes || core.pending.bodyBytes >= options.checkpointBytes
-                || core.pending.referenceCount >= CommitLog.checkpointReferences
-        else { return }
-        do throws(ConveyorError) {
-            try Self.write([], in: &core, directory: directory)
-        } catch {
-            // The commits are safe in the log. The next commit that adds messages writes to the
-            // database directly, checkpointing with it, and meets the failure if it lasts.
-            core.checkpointFailure = error
-            options.logger.warning("could not checkpoint the commit log into the database; commits adding messages now write to it directly",
-                                   metadata: ["directory": "\(directory)", "error": "\(error)"])
+        guard !operations.isEmpty, let record = try core.commitLog?.write(operations) else { return nil }
+        return LoggedGroup(record: record, operations: operations, fold: fold)
+    }
+
+    /// Syncs a group's record if `syncs`, without the store's lock (the caller holds `logWrites`),
+    /// then counts it, adds its changes to the pending ones, and checkpoints when the log or the
+    /// pending bodies have grown past ``Options/checkpointBytes``, or the pending references past
+    /// ``CommitLog/checkpointReferences``.
+    /// - Throws: ``ConveyorError/Code/storage`` if the sync fails; nothing of the group is applied.
+    func finishLogging(_ group: LoggedGroup, syncs: Bool) throws(ConveyorError) {
+        if syncs { try CommitLog.sync(group.record) }
+        core.withLock { core in
+            core.commitLog?.count(group.record)
+            for operation in group.operations { core.pending.apply(operation) }
+            if let fold = group.fold { core.deliveryLog?.finishFold(fold) }
+            let logSize = core.commitLog?.size ?? 0
+            guard core.checkpointFailure == nil,
+                  logSize >= options.checkpointBytes || core.pending.bodyBytes >= options.checkpointBytes
+                    || core.pending.referenceCount >= CommitLog.checkpointReferences
+            else { return }
+            do throws(ConveyorError) {
+                try Self.write([], in: &core, directory: directory)
+            } catch {
+                // The commits are safe in the log. The next commit that adds messages writes to the
+                // database directly, checkpointing with it, and meets the failure if it lasts.
+                core.checkpointFailure = error
+                options.logger.warning("could not checkpoint the commit log into the database; commits adding messages now write to it directly",
+                                       metadata: ["directory": "\(directory)", "error": "\(error)"])
+            }
         }
     }
 
@@ -177,7 +195,9 @@ extension LMDBStore {
 
     /// Writes what the commit log holds into the database now; for tests.
     func checkpointForTesting() throws(ConveyorError) {
-        try core.withLock { (core) throws(ConveyorError) in try Self.write([], in: &core, directory: directory) }
+        try logWrites.withLock { (_) throws(ConveyorError) in
+            try core.withLock { (core) throws(ConveyorError) in try Self.write([], in: &core, directory: directory) }
+        }
     }
 }
 

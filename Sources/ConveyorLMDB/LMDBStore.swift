@@ -64,6 +64,10 @@ public final class LMDBStore: MessageStore {
     /// this lock.
     let core = Mutex(Core())
     private let group: GroupCommit
+    /// Held by whoever writes to the commit log or the database: a group commit from writing its
+    /// record to applying it (it syncs the record without ``core``'s lock, so that reads go on
+    /// meanwhile), a checkpoint, closing. Lock order: this lock before ``core``.
+    let logWrites = Mutex(())
 
     /// With ``Sharing/processes``: the group membership (claims, wake-ups). Lock order: this lock
     /// before ``core``, never the other way round.
@@ -275,8 +279,10 @@ public final class LMDBStore: MessageStore {
         if options.durability != .osBuffered, !batch.isEmpty {
             try group.commit(batch, needsSync: needsSync) { batches, needsSync in write(batches, syncsMeta: needsSync) }
         } else {
-            try core.withLock { (core) throws(ConveyorError) in
-                try Self.write([batch], in: &core, directory: directory)
+            try logWrites.withLock { (_) throws(ConveyorError) in
+                try core.withLock { (core) throws(ConveyorError) in
+                    try Self.write([batch], in: &core, directory: directory)
+                }
             }
         }
     }
@@ -295,7 +301,7 @@ public final class LMDBStore: MessageStore {
     /// claimable by the others), removes its member files and wakes the others.
     public func close() {
         leaveGroup()
-        core.withLock { core in
+        logWrites.withLock { _ in core.withLock { core in
             if core.deliveryLog != nil || !core.pending.isEmpty {
                 do throws(ConveyorError) {
                     // Checkpoints the commit log and folds the delivery log, if they hold anything.
@@ -319,7 +325,7 @@ public final class LMDBStore: MessageStore {
             core.processLock = nil
             core.destinations = [:]
             core.scratch = []
-        }
+        } }
     }
 
     // MARK: Writing
@@ -327,15 +333,23 @@ public final class LMDBStore: MessageStore {
     /// Writes a group of batches in one transaction; if that fails, writes each alone so that one
     /// failing batch does not fail the others.
     private func write(_ batches: [StoreBatch], syncsMeta: Bool) -> [Result<Void, ConveyorError>] {
-        core.withLock { core in
-            if let operations = Self.loggableOperations(of: batches, in: core) {
-                do throws(ConveyorError) {
-                    try log(operations, in: &core, syncs: syncsMeta)
-                    return Array(repeating: .success(()), count: batches.count)
-                } catch {
-                    return Array(repeating: .failure(error), count: batches.count)
-                }
+        logWrites.withLock { _ in
+            let logged = core.withLock { core -> Result<LoggedGroup?, ConveyorError>? in
+                guard let operations = Self.loggableOperations(of: batches, in: core) else { return nil }
+                return Result { () throws(ConveyorError) in try writeToLog(operations, in: &core, syncs: syncsMeta) }
             }
+            guard let logged else { return writeToDatabase(batches, syncsMeta: syncsMeta) }
+            let outcome = Result { () throws(ConveyorError) in
+                if let group = try logged.get() { try finishLogging(group, syncs: syncsMeta) }
+            }
+            return Array(repeating: outcome, count: batches.count)
+        }
+    }
+
+    /// Writes a group of batches in one LMDB transaction, under the store's lock; if that fails,
+    /// writes each alone so that one failing batch does not fail the others.
+    private func writeToDatabase(_ batches: [StoreBatch], syncsMeta: Bool) -> [Result<Void, ConveyorError>] {
+        core.withLock { core in
             do throws(ConveyorError) {
                 try Self.write(batches, in: &core, directory: directory, syncsMeta: syncsMeta)
                 return Array(repeating: .success(()), count: batches.count)
