@@ -165,7 +165,10 @@ extension LMDBStore {
     /// ``CommitLog/checkpointReferences``.
     /// - Throws: ``ConveyorError/Code/storage`` if the sync fails; nothing of the group is applied.
     func finishLogging(_ group: LoggedGroup, syncs: Bool) throws(ConveyorError) {
-        if syncs { try CommitLog.sync(group.record) }
+        if syncs {
+            options.beforeCommitLogSync?()
+            try CommitLog.sync(group.record)
+        }
         core.withLock { core in
             core.commitLog?.count(group.record)
             for operation in group.operations { core.pending.apply(operation) }

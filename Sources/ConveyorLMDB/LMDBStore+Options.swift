@@ -23,6 +23,9 @@ extension LMDBStore {
         /// (``CommitLog/checkpointThreshold`` unless a test sets a smaller one, so that kills land
         /// during checkpoints too).
         package var checkpointBytes = CommitLog.checkpointThreshold
+        /// Called by a group commit right before it syncs its commit-log record, without the
+        /// store's lock; tests hold the sync there.
+        package var beforeCommitLogSync: (@Sendable () -> Void)?
 
         /// Creates options.
         /// - Parameters:

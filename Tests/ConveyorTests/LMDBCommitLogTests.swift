@@ -7,6 +7,7 @@
 import Conveyor
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 extension HeavyTests {
@@ -42,6 +43,35 @@ struct LMDBCommitLogTests {
         let contents = try LMDBStore(directory: directory.url).openAndReadAll()
         #expect(contents.messages[orders].map { $0.map(\.sequence) } == [2, 3, 5, 6])
         #expect(contents.highestSequence == 6)
+    }
+
+    @Test
+    func readsGoOnWhileACommitSyncsItsRecord() async throws {
+        let directory = SharedTemporaryDirectory()
+        let inSync = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let holding = Mutex(false)
+        var options = LMDBStore.Options()
+        options.beforeCommitLogSync = {
+            guard holding.withLock({ $0 }) else { return }
+            inSync.signal()
+            release.wait()
+        }
+        let store = LMDBStore(directory: directory.url, options: options)
+        _ = try store.open()
+        defer { store.close() }
+        try store.commit(add(1...1))
+        try store.commit(add(2...2))
+
+        holding.withLock { $0 = true }
+        let committed = Task.detached { try store.commit(StoreBatch([.remove(sequence: 1, from: self.orders)])) }
+        #expect(inSync.wait(timeout: .now() + 5) == .success, "the commit reached its sync")
+        // The commit is held in its sync: a read does not wait for it, and does not see it yet.
+        #expect(try store.messages(in: orders, after: 0, limit: 10).map(\.sequence) == [1, 2])
+        holding.withLock { $0 = false }
+        release.signal()
+        try await committed.value
+        #expect(try store.messages(in: orders, after: 0, limit: 10).map(\.sequence) == [2])
     }
 
     @Test
