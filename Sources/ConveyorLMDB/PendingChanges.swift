@@ -75,7 +75,7 @@ struct PendingChanges {
         /// The references added here with a sequence above `sequence`, ascending.
         func additions(after sequence: UInt64) -> [(sequence: UInt64, count: UInt32)] {
             var result: [(sequence: UInt64, count: UInt32)] = []
-            for index in Self.firstIndex(above: sequence, in: added)..<added.count {
+            for index in added.firstIndex(above: sequence)..<added.count {
                 if case .added(let count) = states[added[index]] { result.append((added[index], count)) }
             }
             return result
@@ -83,7 +83,7 @@ struct PendingChanges {
 
         /// How many references removed here have a sequence above `sequence`.
         func removals(after sequence: UInt64) -> Int {
-            removed.count - Self.firstIndex(above: sequence, in: removed)
+            removed.count - removed.firstIndex(above: sequence)
         }
 
         /// Every reference with its state, ascending.
@@ -94,20 +94,10 @@ struct PendingChanges {
         /// Sequences mostly arrive in ascending order: append, or insert where it belongs.
         private static func insert(_ sequence: UInt64, into list: inout [UInt64]) {
             if let last = list.last, last > sequence {
-                list.insert(sequence, at: firstIndex(above: sequence, in: list))
+                list.insert(sequence, at: list.firstIndex(above: sequence))
             } else {
                 list.append(sequence)
             }
-        }
-
-        private static func firstIndex(above sequence: UInt64, in list: [UInt64]) -> Int {
-            var low = 0
-            var high = list.count
-            while low < high {
-                let middle = (low + high) / 2
-                if list[middle] <= sequence { low = middle + 1 } else { high = middle }
-            }
-            return low
         }
     }
 

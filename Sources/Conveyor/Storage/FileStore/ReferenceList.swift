@@ -21,13 +21,7 @@ struct ReferenceList: Sendable {
 
         /// The position of the first entry with a sequence above `sequence` (dead or alive).
         func firstIndex(above sequence: UInt64) -> Int {
-            var low = 0
-            var high = sequences.count
-            while low < high {
-                let middle = (low + high) / 2
-                if sequences[middle] <= sequence { low = middle + 1 } else { high = middle }
-            }
-            return low
+            sequences.firstIndex(above: sequence)
         }
 
         /// The position of `sequence` (dead or alive), if the run has it.
