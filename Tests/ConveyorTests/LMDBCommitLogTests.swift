@@ -76,10 +76,7 @@ struct LMDBCommitLogTests {
 
     @Test
     func aSequenceConsumedBeforeACheckpointIsStillNeverReused() throws {
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url)
-        _ = try store.open()
-        try store.commit(add(1...1))
+        let (directory, store) = try openStoreHoldingMessage1()
         try store.commit(add(2...9))
         try store.commit(StoreBatch((1...9).map { .remove(sequence: $0, from: orders) }))
         let crashed = try crashCopy(of: directory)
@@ -119,11 +116,8 @@ struct LMDBCommitLogTests {
 
     @Test
     func recordsOfAnEpochAlreadyCheckpointedAreNotReplayed() throws {
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url)
-        _ = try store.open()
+        let (directory, store) = try openStoreHoldingMessage1()
         defer { store.close() }
-        try store.commit(add(1...1))
         try store.commit(add(2...40))
         try store.checkpointForTesting()
         // The next epoch's first record is written over the start of the file, shorter than the
@@ -140,11 +134,8 @@ struct LMDBCommitLogTests {
 
     @Test
     func aTornOrDamagedRecordEndsTheLog() throws {
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url)
-        _ = try store.open()
+        let (directory, store) = try openStoreHoldingMessage1()
         defer { store.close() }
-        try store.commit(add(1...1))
         try store.commit(add(2...3))
         let firstRecord = store.commitLogStateForTesting().logBytes
         try store.commit(add(4...5))
@@ -165,11 +156,8 @@ struct LMDBCommitLogTests {
 
     @Test
     func pagesMergeTheDatabaseWithTheLogInSequenceOrder() throws {
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url)
-        _ = try store.open()
-        defer { store.close() }
-        try store.commit(add(1...1))
+        let (directory, store) = try openStoreHoldingMessage1()
+        defer { store.close(); withExtendedLifetime(directory) {} }
         try store.commit(add(2...10))
         try store.checkpointForTesting()
         try store.commit(StoreBatch([
@@ -193,11 +181,8 @@ struct LMDBCommitLogTests {
 
     @Test(arguments: [LMDBStore.Options(sharing: .processes), LMDBStore.Options(durability: .osBuffered)])
     func aStoreThatDoesNotLogCommitsAppliesWhatALoggingStoreLeftAndRemovesTheFile(options: LMDBStore.Options) throws {
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url)
-        _ = try store.open()
+        let (directory, store) = try openStoreHoldingMessage1()
         defer { store.close() }
-        try store.commit(add(1...1))
         try store.commit(add(2...4))
         try store.commit(StoreBatch([.remove(sequence: 1, from: orders)]))
         let crashed = try crashCopy(of: directory)
@@ -213,11 +198,8 @@ struct LMDBCommitLogTests {
 
     @Test
     func aCommitTakesTheLoggedDeliveryCountsExceptForTheReferencesItRemoves() throws {
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url)
-        _ = try store.open()
+        let (directory, store) = try openStoreHoldingMessage1()
         defer { store.close() }
-        try store.commit(add(1...1))
         try store.commit(add(2...6))
         try store.checkpointForTesting()
         try store.recordDeliveries(StoreBatch((2...4).map { .setDeliveryCount(sequence: $0, in: orders, count: 1) }))
@@ -235,10 +217,7 @@ struct LMDBCommitLogTests {
 
     @Test
     func aLogBesideADatabaseItDoesNotBelongToIsSetAsideNotReplayed() throws {
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url)
-        _ = try store.open()
-        try store.commit(add(1...1))
+        let (directory, store) = try openStoreHoldingMessage1()
         try store.commit(add(2...3))
         let crashed = try crashCopy(of: directory)
         store.close()
@@ -287,6 +266,17 @@ struct LMDBCommitLogTests {
     }
 
     // MARK: Helpers
+
+    /// A new directory with an open store (in `.sync` mode) holding message 1 in `orders`: that
+    /// first commit to the queue gave it a destination ID (a direct LMDB write), so the next
+    /// commits go to the commit log.
+    func openStoreHoldingMessage1() throws -> (SharedTemporaryDirectory, LMDBStore) {
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url)
+        _ = try store.open()
+        try store.commit(add(1...1))
+        return (directory, store)
+    }
 
     func add(_ sequences: ClosedRange<UInt64>, to targets: [StoreQueueKey]? = nil) -> StoreBatch {
         StoreBatch(sequences.map { sequence in
