@@ -101,16 +101,23 @@ struct CommitLog {
         return record
     }
 
+    /// Starts the disk writing a record, without waiting (see ``FileStoreIO/startWriteback(_:offset:length:)``).
+    static func startWriteback(_ record: WrittenRecord) {
+        FileStoreIO.startWriteback(record.descriptor, offset: record.offset, length: record.length)
+    }
+
     /// Waits until a written record is on disk (`fdatasync`).
-    /// - Throws: ``ConveyorError/Code/storage`` if the sync fails: the record's length is spoiled
-    ///   first (it may reach the disk later all the same, and a replay must never apply a commit
-    ///   that was reported failed), and it must not be counted or applied.
+    /// - Throws: ``ConveyorError/Code/storage`` if the sync fails; then ``spoil(_:)`` the record.
     static func sync(_ record: WrittenRecord) throws(ConveyorError) {
         guard fdatasync(record.descriptor) != 0 else { return }
-        let code = errno
+        throw failure("sync", errno, path: record.path)
+    }
+
+    /// Spoils the length of a record whose sync failed: it may reach the disk later all the same,
+    /// and a replay must never apply a commit that was reported failed.
+    static func spoil(_ record: WrittenRecord) {
         var zero: UInt32 = 0
         _ = withUnsafeBytes(of: &zero) { FileStoreIO.writeAll(record.descriptor, $0, at: UInt64(record.offset)) }
-        throw failure("sync", code, path: record.path)
     }
 
     /// Counts a written (and, for a durable commit, synced) record: the next one goes after it.

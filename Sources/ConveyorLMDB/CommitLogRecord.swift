@@ -36,15 +36,13 @@ enum CommitLogRecord {
         append(epoch, to: &buffer)
         for operation in operations {
             switch operation {
-            case .add(let sequence, let message, let destinations):
+            case .add(let sequence, _, let encoded, let destinations):
                 buffer.append(Tag.add.rawValue)
                 append(sequence, to: &buffer)
                 append(UInt16(destinations.count), to: &buffer)
                 for destination in destinations { append(destination, to: &buffer) }
-                let lengthAt = buffer.count
-                append(UInt32(0), to: &buffer)
-                MessageCodec.encode(message, into: &buffer)
-                store(UInt32(buffer.count - lengthAt - 4), at: lengthAt, in: &buffer)
+                append(UInt32(encoded.count), to: &buffer)
+                buffer.append(contentsOf: encoded)
             case .remove(let sequence, let destination):
                 buffer.append(Tag.remove.rawValue)
                 append(sequence, to: &buffer)
@@ -108,8 +106,9 @@ enum CommitLogRecord {
                 destinations.reserveCapacity(count)
                 for _ in 0..<count { destinations.append(try reader.read(UInt64.self)) }
                 let length = Int(try reader.read(UInt32.self))
-                let message = try MessageCodec.decodeMessage(try reader.bytes(length))
-                operations.append(.add(sequence: sequence, message: message, destinations: destinations))
+                let encoded = try reader.bytes(length)
+                let message = try MessageCodec.decodeMessage(encoded)
+                operations.append(.add(sequence: sequence, message: message, encoded: ArraySlice(encoded), destinations: destinations))
             case .remove:
                 operations.append(.remove(sequence: try reader.read(UInt64.self), destination: try reader.read(UInt64.self)))
             case .setCount:

@@ -15,23 +15,29 @@ struct LMDBBatchWriter {
     private(set) var newDestinations: [StoreQueueKey: UInt64] = [:]
     /// The highest destination ID known, committed or assigned here.
     private(set) var lastDestinationID: UInt64
-    /// Encoding space, reused from message to message (and, by the store, from commit to commit).
-    var scratch: [UInt8]
     private var storedHighestSequence: UInt64?
     private var highestSequence: UInt64 = 0
 
     init(transaction: LMDBTransaction, databases: LMDBDatabases, knownDestinations: [StoreQueueKey: UInt64],
-         lastDestinationID: UInt64, scratch: [UInt8]) {
+         lastDestinationID: UInt64) {
         self.transaction = transaction
         self.databases = databases
         self.knownDestinations = knownDestinations
         self.lastDestinationID = lastDestinationID
-        self.scratch = scratch
     }
 
-    /// Applies every operation of `batch`, in order.
-    mutating func apply(_ batch: StoreBatch) throws(LMDBError) {
-        for operation in batch.operations { try apply(operation) }
+    /// Applies every operation of `batch`, in order, writing the messages it adds as they were
+    /// encoded.
+    mutating func apply(_ batch: EncodedBatch) throws(LMDBError) {
+        var added = 0
+        for operation in batch.batch.operations {
+            if case .add(let stored) = operation {
+                try add(stored, encoded: batch.messages[added])
+                added += 1
+            } else {
+                try apply(operation)
+            }
+        }
     }
 
     /// Writes what is kept for the whole transaction (the highest sequence). Call once, last.
@@ -47,7 +53,8 @@ struct LMDBBatchWriter {
     private mutating func apply(_ operation: StoreOperation) throws(LMDBError) {
         switch operation {
         case .add(let stored):
-            try add(stored)
+            // ``apply(_:)`` passes the batch's encoding instead.
+            try add(stored, encoded: ArraySlice(MessageCodec.encode(stored.message)))
         case .remove(let sequence, let key):
             guard let destination = try destinationID(key, create: false) else { return }
             let removed = try LMDBKey.with(destination: destination, sequence: sequence) { (key) throws(LMDBError) in
@@ -97,10 +104,8 @@ struct LMDBBatchWriter {
             }
         }
         for (sequence, body) in pending.bodies.sorted(by: { $0.key < $1.key }) {
-            scratch.removeAll(keepingCapacity: true)
-            MessageCodec.encode(body.message, into: &scratch)
             try LMDBKey.with(sequence) { (key) throws(LMDBError) in
-                try scratch.withBytes { (value) throws(LMDBError) in
+                try body.encoded.withBytes { (value) throws(LMDBError) in
                     try transaction.putMostlyAppending(databases.bodies, key, value)
                 }
                 if body.references > 1 {
@@ -110,7 +115,6 @@ struct LMDBBatchWriter {
                 }
             }
         }
-        if scratch.capacity > 1 << 20 { scratch = [] }
         for (destination, references) in destinations {
             for (sequence, state) in references {
                 let reference = DeliveryLog.Key(destination: destination, sequence: sequence)
@@ -136,7 +140,7 @@ struct LMDBBatchWriter {
 
     // MARK: Messages
 
-    private mutating func add(_ stored: StoredMessage) throws(LMDBError) {
+    private mutating func add(_ stored: StoredMessage, encoded: ArraySlice<UInt8>) throws(LMDBError) {
         try noteSequence(stored.sequence)
         // A message listed twice for one queue still has one reference there.
         var destinations: [UInt64] = []
@@ -147,10 +151,8 @@ struct LMDBBatchWriter {
         }
         guard !destinations.isEmpty else { return }    // nobody would ever release it
 
-        scratch.removeAll(keepingCapacity: true)
-        MessageCodec.encode(stored.message, into: &scratch)
         try LMDBKey.with(stored.sequence) { (key) throws(LMDBError) in
-            try scratch.withBytes { (value) throws(LMDBError) in
+            try encoded.withBytes { (value) throws(LMDBError) in
                 try transaction.putMostlyAppending(databases.bodies, key, value)
             }
             if destinations.count > 1 {
@@ -167,8 +169,6 @@ struct LMDBBatchWriter {
                 }
             }
         }
-        // Big bodies should not pin their memory for the store's lifetime.
-        if scratch.capacity > 1 << 20 { scratch = [] }
     }
 
     /// Drops one reference to `sequence`; the body goes with the last one.

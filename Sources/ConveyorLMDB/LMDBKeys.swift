@@ -1,3 +1,5 @@
+import Foundation
+
 /// Building and reading the fixed-size keys of the schema (see ``LMDBDatabases``), on the stack:
 /// no allocation per key.
 enum LMDBKey {
@@ -86,7 +88,7 @@ struct ReferenceValue {
     }
 }
 
-extension Array where Element == UInt8 {
+extension ContiguousBytes {
     /// `withUnsafeBytes` with a typed error (the standard one only rethrows `any Error`).
     @inline(__always)
     func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {

@@ -75,12 +75,12 @@ extension LMDBStore {
     /// adds messages goes to the database directly too, where it meets the failure (and fails,
     /// storing nothing) or succeeds and ends it; acknowledgements are still logged, since they
     /// shrink what the checkpoint must write.
-    static func loggableOperations(of batches: [StoreBatch], in core: Core) -> [LoggedOperation]? {
+    static func loggableOperations(of batches: [EncodedBatch], in core: Core) -> [LoggedOperation]? {
         guard let log = core.commitLog, log.size < CommitLog.overflowThreshold, let environment = core.environment
         else { return nil }
         var addedBytes = 0
         var operations: [LoggedOperation] = []
-        operations.reserveCapacity(batches.reduce(0) { $0 + $1.operations.count })
+        operations.reserveCapacity(batches.reduce(0) { $0 + $1.batch.operations.count })
         // Operations mostly name one queue after another: look each up once.
         var last: (key: StoreQueueKey, id: UInt64?)?
         func id(of queue: StoreQueueKey) -> UInt64? {
@@ -90,9 +90,11 @@ extension LMDBStore {
             return found
         }
         for batch in batches {
-            for operation in batch.operations {
+            var added = 0
+            for operation in batch.batch.operations {
                 switch operation {
                 case .add(let stored):
+                    defer { added += 1 }
                     if core.checkpointFailure != nil { return nil }
                     addedBytes += PendingChanges.footprint(of: stored.message)
                     var destinations: [UInt64] = []
@@ -101,7 +103,8 @@ extension LMDBStore {
                         guard let id = id(of: target) else { return nil }
                         if !destinations.contains(id) { destinations.append(id) }
                     }
-                    operations.append(.add(sequence: stored.sequence, message: stored.message, destinations: destinations))
+                    operations.append(.add(
+                        sequence: stored.sequence, message: stored.message, encoded: batch.messages[added], destinations: destinations))
                 case .remove(let sequence, let queue):
                     // A queue without an ID holds no references: nothing to remove.
                     guard let id = id(of: queue) else { continue }
@@ -121,57 +124,82 @@ extension LMDBStore {
         return operations
     }
 
-    /// A group's record, written and not yet synced or applied.
+    /// A group's record, written and applied to the pending changes, not yet synced.
     struct LoggedGroup {
         let record: CommitLog.WrittenRecord
-        let operations: [LoggedOperation]
         let fold: DeliveryLog.Fold?
     }
 
-    /// Writes a group's operations to the commit log as one record (not synced), with the delivery
-    /// counts logged since the last fold when the group syncs. Then ``finishLogging(_:syncs:)``.
+    /// Writes a group's operations to the commit log as one record, with the delivery counts
+    /// logged since the last fold when the group syncs, and applies them to the pending changes.
+    /// Then ``finishLogging(_:syncs:)`` syncs the record.
+    ///
+    /// The disk starts writing the record at once (``FileStoreIO/startWriteback(_:offset:length:)``)
+    /// and the changes are applied meanwhile, before the sync rather than after it, which takes
+    /// them off the time every committer of the group waits. A page read during the sync may so
+    /// return a message whose send is still committing: the broker does not add those twice (see
+    /// `MessageQueue.beginTransit`). A change applied cannot be taken back: if the sync fails, the
+    /// store stops writing (``Core/syncFailure``).
     /// - Returns: The record, or `nil` if there was nothing to write.
     /// - Throws: ``ConveyorError/Code/storage`` if the record cannot be written; nothing of the
     ///   group is applied then.
-    func writeToLog(_ operations: [LoggedOperation], in core: inout Core, syncs: Bool) throws(ConveyorError) -> LoggedGroup? {
+    func writeToLog(_ operations: consuming [LoggedOperation], in core: inout Core, syncs: Bool) throws(ConveyorError) -> LoggedGroup? {
         var operations = operations
         let fold = syncs ? core.deliveryLog?.beginFold() : nil
         if let fold {
             // As a write transaction does, a count the group sets wins over one logged before it;
             // and a count for a reference the group removes (a consumer's acknowledgement of what
-            // it was just delivered, mostly) would change nothing.
-            var settled = Set<DeliveryLog.Key>()
+            // it was just delivered, mostly) would change nothing. Both lists sorted, one walk.
+            var settled: [DeliveryLog.Key] = []
+            settled.reserveCapacity(operations.count)
             for operation in operations {
                 switch operation {
                 case .remove(let sequence, let destination), .setDeliveryCount(let sequence, let destination, _):
-                    settled.insert(DeliveryLog.Key(destination: destination, sequence: sequence))
+                    settled.append(DeliveryLog.Key(destination: destination, sequence: sequence))
                 default:
                     continue
                 }
             }
-            for entry in fold.entries where !settled.contains(entry.key) {
+            settled.sort()
+            var next = 0
+            for entry in fold.entries {
+                while next < settled.count, settled[next] < entry.key { next += 1 }
+                if next < settled.count, settled[next] == entry.key { continue }
                 operations.append(.raiseDeliveryCount(
                     sequence: entry.key.sequence, destination: entry.key.destination, count: entry.count))
             }
             operations.append(.foldedDeliveries(generation: fold.generation))
         }
         guard !operations.isEmpty, let record = try core.commitLog?.write(operations) else { return nil }
-        return LoggedGroup(record: record, operations: operations, fold: fold)
+        if syncs { CommitLog.startWriteback(record) }
+        core.commitLog?.count(record)
+        for operation in operations { core.pending.apply(operation) }
+        return LoggedGroup(record: record, fold: fold)
     }
 
     /// Syncs a group's record if `syncs`, without the store's lock (the caller holds `logWrites`),
-    /// then counts it, adds its changes to the pending ones, and checkpoints when the log or the
-    /// pending bodies have grown past ``Options/checkpointBytes``, or the pending references past
+    /// then finishes its fold of the delivery log and checkpoints when the log or the pending
+    /// bodies have grown past ``Options/checkpointBytes``, or the pending references past
     /// ``CommitLog/checkpointReferences``.
-    /// - Throws: ``ConveyorError/Code/storage`` if the sync fails; nothing of the group is applied.
+    /// - Throws: ``ConveyorError/Code/storage`` if the sync fails; the store then stops writing
+    ///   (``Core/syncFailure``).
     func finishLogging(_ group: LoggedGroup, syncs: Bool) throws(ConveyorError) {
         if syncs {
-            options.beforeCommitLogSync?()
-            try CommitLog.sync(group.record)
+            do throws(ConveyorError) {
+                try options.beforeCommitLogSync?()
+                try CommitLog.sync(group.record)
+            } catch {
+                CommitLog.spoil(group.record)
+                let failure = ConveyorError(
+                    .storage, "\(error.message); the LMDB store at '\(directory)' stops writing until it is closed and opened again",
+                    underlying: error)
+                core.withLock { $0.syncFailure = failure }
+                options.logger.error("a commit-log sync failed; the store stops writing until it is reopened",
+                                     metadata: ["directory": "\(directory)", "error": "\(error)"])
+                throw failure
+            }
         }
         core.withLock { core in
-            core.commitLog?.count(group.record)
-            for operation in group.operations { core.pending.apply(operation) }
             if let fold = group.fold { core.deliveryLog?.finishFold(fold) }
             let logSize = core.commitLog?.size ?? 0
             guard core.checkpointFailure == nil,

@@ -77,10 +77,10 @@ extension LMDBStore {
 
     /// The references whose delivery count `batches` set: a fold in the same transaction leaves
     /// them alone, so that an ordinary commit of a count wins over a count logged before it.
-    static func countsSet(by batches: [StoreBatch], destinations: [StoreQueueKey: UInt64]) -> Set<DeliveryLog.Key> {
+    static func countsSet(by batches: [EncodedBatch], destinations: [StoreQueueKey: UInt64]) -> Set<DeliveryLog.Key> {
         var keys = Set<DeliveryLog.Key>()
         for batch in batches {
-            for case .setDeliveryCount(let sequence, let queue, _) in batch.operations {
+            for case .setDeliveryCount(let sequence, let queue, _) in batch.batch.operations {
                 // A queue without an ID holds no references, so no logged count either.
                 guard let id = destinations[queue] else { continue }
                 keys.insert(DeliveryLog.Key(destination: id, sequence: sequence))

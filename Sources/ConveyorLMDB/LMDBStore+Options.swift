@@ -24,8 +24,8 @@ extension LMDBStore {
         /// during checkpoints too).
         package var checkpointBytes = CommitLog.checkpointThreshold
         /// Called by a group commit right before it syncs its commit-log record, without the
-        /// store's lock; tests hold the sync there.
-        package var beforeCommitLogSync: (@Sendable () -> Void)?
+        /// store's lock; tests hold the sync there, or throw to play a failed sync.
+        package var beforeCommitLogSync: (@Sendable () throws(ConveyorError) -> Void)?
 
         /// Creates options.
         /// - Parameters:

@@ -46,7 +46,6 @@ public final class LMDBStore: MessageStore {
         var processLock: ProcessLock?
         var destinations: [StoreQueueKey: UInt64] = [:]
         var lastDestinationID: UInt64 = 0
-        var scratch: [UInt8] = []
         /// ``LMDBStore/deliveryLog`` while open, if the store logs deliveries
         /// (``LMDBStore/logsDeliveries``): every write transaction that syncs its meta page folds
         /// what it logged (see ``LMDBStore/write(_:in:directory:syncsMeta:)``).
@@ -58,12 +57,18 @@ public final class LMDBStore: MessageStore {
         var pending = PendingChanges()
         /// Why the last checkpoint of the commit log failed, until a write to the database succeeds.
         var checkpointFailure: ConveyorError?
+        /// Why a commit-log record could not be synced. Its changes were already in ``pending``
+        /// (see ``LMDBStore/writeToLog(_:in:syncs:)``) and whether it reached the disk is unknown,
+        /// so the store stops writing until it is closed and opened again: every later write
+        /// fails with this error, and closing writes nothing into the database; the next open
+        /// replays what the log holds (the failed record spoiled, so never applied).
+        var syncFailure: ConveyorError?
     }
 
     /// The environment and what commits need. Every transaction of the main environment runs under
     /// this lock.
     let core = Mutex(Core())
-    private let group: GroupCommit
+    private let group: GroupCommit<EncodedBatch>
     /// Held by whoever writes to the commit log or the database: a group commit from writing its
     /// record to applying it (it syncs the record without ``core``'s lock, so that reads go on
     /// meanwhile), a checkpoint, closing. Lock order: this lock before ``core``.
@@ -200,7 +205,7 @@ public final class LMDBStore: MessageStore {
                 environment.clearStaleReaders()
                 let orphans = snapshot.recovery.subscriptions.filter { $0.key.owningProcess != nil }
                 if !orphans.isEmpty {
-                    try Self.write([StoreBatch(orphans.map { .deleteSubscription($0.key) })], in: &core, directory: directory)
+                    try Self.write([EncodedBatch(StoreBatch(orphans.map { .deleteSubscription($0.key) }))], in: &core, directory: directory)
                     snapshot = try Self.readSnapshot(environment)
                     core.destinations = snapshot.destinations
                     core.lastDestinationID = snapshot.lastDestinationID
@@ -221,6 +226,7 @@ public final class LMDBStore: MessageStore {
             core.commitLog = nil
             core.pending = PendingChanges()
             core.checkpointFailure = nil
+            core.syncFailure = nil
             core.deliveryLog = nil
             deliveryLog.close()
             core.environment?.close()
@@ -276,12 +282,14 @@ public final class LMDBStore: MessageStore {
     /// Commits through the group commit (or, OS-buffered, at once); `needsSync: false` for delivery
     /// counts that may skip the meta page's sync (see ``recordDeliveries(_:)``).
     func commit(_ batch: StoreBatch, needsSync: Bool) throws(ConveyorError) {
+        // Encoded here, on the committer's thread, not by the group's leader (see EncodedBatch).
+        let encoded = EncodedBatch(batch)
         if options.durability != .osBuffered, !batch.isEmpty {
-            try group.commit(batch, needsSync: needsSync) { batches, needsSync in write(batches, syncsMeta: needsSync) }
+            try group.commit(encoded, needsSync: needsSync) { batches, needsSync in write(batches, syncsMeta: needsSync) }
         } else {
             try logWrites.withLock { (_) throws(ConveyorError) in
                 try core.withLock { (core) throws(ConveyorError) in
-                    try Self.write([batch], in: &core, directory: directory)
+                    try Self.write([encoded], in: &core, directory: directory)
                 }
             }
         }
@@ -317,6 +325,7 @@ public final class LMDBStore: MessageStore {
             core.commitLog = nil
             core.pending = PendingChanges()
             core.checkpointFailure = nil
+            core.syncFailure = nil
             core.environment?.close()
             core.environment = nil
             if let path = core.openPath { OpenDirectories.release(path) }
@@ -324,7 +333,6 @@ public final class LMDBStore: MessageStore {
             core.processLock?.release()
             core.processLock = nil
             core.destinations = [:]
-            core.scratch = []
         } }
     }
 
@@ -332,11 +340,16 @@ public final class LMDBStore: MessageStore {
 
     /// Writes a group of batches in one transaction; if that fails, writes each alone so that one
     /// failing batch does not fail the others.
-    private func write(_ batches: [StoreBatch], syncsMeta: Bool) -> [Result<Void, ConveyorError>] {
+    private func write(_ batches: [EncodedBatch], syncsMeta: Bool) -> [Result<Void, ConveyorError>] {
         logWrites.withLock { _ in
             let logged = core.withLock { core -> Result<LoggedGroup?, ConveyorError>? in
+                if let failure = core.syncFailure { return .failure(failure) }
                 guard let operations = Self.loggableOperations(of: batches, in: core) else { return nil }
-                return Result { () throws(ConveyorError) in try writeToLog(operations, in: &core, syncs: syncsMeta) }
+                do throws(ConveyorError) {
+                    return .success(try writeToLog(consume operations, in: &core, syncs: syncsMeta))
+                } catch {
+                    return .failure(error)
+                }
             }
             guard let logged else { return writeToDatabase(batches, syncsMeta: syncsMeta) }
             let outcome = Result { () throws(ConveyorError) in
@@ -348,7 +361,7 @@ public final class LMDBStore: MessageStore {
 
     /// Writes a group of batches in one LMDB transaction, under the store's lock; if that fails,
     /// writes each alone so that one failing batch does not fail the others.
-    private func writeToDatabase(_ batches: [StoreBatch], syncsMeta: Bool) -> [Result<Void, ConveyorError>] {
+    private func writeToDatabase(_ batches: [EncodedBatch], syncsMeta: Bool) -> [Result<Void, ConveyorError>] {
         core.withLock { core in
             do throws(ConveyorError) {
                 try Self.write(batches, in: &core, directory: directory, syncsMeta: syncsMeta)
@@ -376,17 +389,16 @@ public final class LMDBStore: MessageStore {
     /// also folds the counts logged since the last fold (``DeliveryLog/beginFold()``): after the
     /// batches, so that a count a batch sets wins over one logged before it. Empty batches then
     /// still make a transaction.
-    static func write(_ batches: [StoreBatch], in core: inout Core, directory: String, syncsMeta: Bool = true) throws(ConveyorError) {
+    static func write(_ batches: [EncodedBatch], in core: inout Core, directory: String, syncsMeta: Bool = true) throws(ConveyorError) {
         guard let environment = core.environment else {
             throw ConveyorError(.storage, "the LMDB store at '\(directory)' is closed; open a broker on it first")
         }
+        if let failure = core.syncFailure { throw failure }
         let pending = core.pending
         let syncsMeta = syncsMeta || !pending.isEmpty
         let fold = syncsMeta ? core.deliveryLog?.beginFold() : nil
-        guard fold != nil || !pending.isEmpty || batches.contains(where: { !$0.isEmpty }) else { return }
+        guard fold != nil || !pending.isEmpty || batches.contains(where: { !$0.batch.isEmpty }) else { return }
         let checkpoint = syncsMeta ? core.commitLog?.epoch : nil
-        var scratch = core.scratch
-        core.scratch = []
         let known = core.destinations
         let lastID = core.lastDestinationID
         let databases = environment.databases
@@ -394,8 +406,7 @@ public final class LMDBStore: MessageStore {
         let outcome = try environment.write(syncsMeta: syncsMeta) { (transaction) throws(LMDBError) in
             var writer = LMDBBatchWriter(
                 transaction: transaction, databases: databases, knownDestinations: known,
-                lastDestinationID: lastID, scratch: scratch)
-            defer { scratch = writer.scratch }
+                lastDestinationID: lastID)
             if !pending.isEmpty { try writer.apply(pending) }
             for batch in batches { try writer.apply(batch) }
             if let fold {
@@ -414,7 +425,6 @@ public final class LMDBStore: MessageStore {
             core.pending = PendingChanges()
             core.commitLog?.startNextEpoch()
         }
-        core.scratch = scratch
         if !outcome.0.isEmpty {
             core.destinations.merge(outcome.0) { _, new in new }
             core.deliveryLog?.learn(outcome.0)

@@ -3,8 +3,9 @@ import Conveyor
 /// One change a ``CommitLog`` record holds: a store operation with its queue named by destination
 /// ID, or a fold of the ``DeliveryLog``.
 enum LoggedOperation {
-    /// A message and the destinations referencing it (distinct, at least one).
-    case add(sequence: UInt64, message: Message, destinations: [UInt64])
+    /// A message, its encoding (``MessageCodec``) and the destinations referencing it (distinct,
+    /// at least one).
+    case add(sequence: UInt64, message: Message, encoded: ArraySlice<UInt8>, destinations: [UInt64])
     /// Drops one reference (and the body with the last one).
     case remove(sequence: UInt64, destination: UInt64)
     /// Sets the delivery count of an existing reference.
@@ -38,6 +39,8 @@ struct PendingChanges {
     /// A message added since the last checkpoint.
     struct Body {
         var message: Message
+        /// Its encoding, which the checkpoint writes.
+        var encoded: ArraySlice<UInt8>
         /// How many pending ``Reference/added(count:)`` references still use it.
         var references: Int
     }
@@ -124,10 +127,10 @@ struct PendingChanges {
     /// Applies one logged operation.
     mutating func apply(_ operation: LoggedOperation) {
         switch operation {
-        case .add(let sequence, let message, let destinations):
+        case .add(let sequence, let message, let encoded, let destinations):
             highestSequence = max(highestSequence, sequence)
             guard !destinations.isEmpty else { return }
-            bodies[sequence] = Body(message: message, references: destinations.count)
+            bodies[sequence] = Body(message: message, encoded: encoded, references: destinations.count)
             bodyBytes += Self.footprint(of: message)
             for destination in destinations { set(.added(count: 0), sequence, destination) }
         case .remove(let sequence, let destination):

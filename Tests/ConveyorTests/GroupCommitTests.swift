@@ -33,7 +33,7 @@ struct GroupCommitTests {
     /// another thread) is queued behind it. After that first group of one
     /// with one committer waiting, the group commit expects two committers at a time, so the second
     /// committer, leading alone, is the one whose waiting the tests look at.
-    private func commitBehindAHeldWrite(_ group: GroupCommit) async -> Log {
+    private func commitBehindAHeldWrite(_ group: GroupCommit<StoreBatch>) async -> Log {
         let log = Log()
         let held = DispatchSemaphore(value: 0)
         let writing = DispatchSemaphore(value: 0)
@@ -56,7 +56,7 @@ struct GroupCommitTests {
 
     @Test
     func aCommitterThatArrivesDuringAWriteLeadsTheNextGroup() async throws {
-        let group = GroupCommit()
+        let group = GroupCommit<StoreBatch>()
         let log = await commitBehindAHeldWrite(group)
         #expect(await waitUntil { log.hasSecondReturned })
         #expect(log.written == [1, 1])
@@ -65,7 +65,7 @@ struct GroupCommitTests {
 
     @Test
     func aLeaderWaitsForTheCommitterItExpectsAndSharesItsWrite() async throws {
-        let group = GroupCommit(adaptiveLinger: .seconds(10))
+        let group = GroupCommit<StoreBatch>(adaptiveLinger: .seconds(10))
         let log = await commitBehindAHeldWrite(group)
         #expect(await waitUntil { group.isLingering })
         #expect(!log.hasSecondReturned)

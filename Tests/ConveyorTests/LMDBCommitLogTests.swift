@@ -66,12 +66,41 @@ struct LMDBCommitLogTests {
         holding.withLock { $0 = true }
         let committed = Task.detached { try store.commit(StoreBatch([.remove(sequence: 1, from: self.orders)])) }
         #expect(inSync.wait(timeout: .now() + 5) == .success, "the commit reached its sync")
-        // The commit is held in its sync: a read does not wait for it, and does not see it yet.
-        #expect(try store.messages(in: orders, after: 0, limit: 10).map(\.sequence) == [1, 2])
+        // The commit is held in its sync: a read does not wait for it. Its changes were applied
+        // while the disk wrote the record (the broker keeps a committing send's message out of
+        // what a page read returns).
+        #expect(try store.messages(in: orders, after: 0, limit: 10).map(\.sequence) == [2])
         holding.withLock { $0 = false }
         release.signal()
         try await committed.value
         #expect(try store.messages(in: orders, after: 0, limit: 10).map(\.sequence) == [2])
+    }
+
+    @Test
+    func aFailedSyncStopsTheStoreAndTheNextOpenHasOnlyTheCommitsBeforeIt() throws {
+        let directory = SharedTemporaryDirectory()
+        let failing = Mutex(false)
+        var options = LMDBStore.Options()
+        options.beforeCommitLogSync = { () throws(ConveyorError) in
+            if failing.withLock({ $0 }) { throw ConveyorError(.storage, "injected sync failure") }
+        }
+        let store = LMDBStore(directory: directory.url, options: options)
+        _ = try store.open()
+        try store.commit(add(1...1))
+        try store.commit(add(2...2))
+        failing.withLock { $0 = true }
+        let failure = #expect(throws: ConveyorError.self) { try store.commit(self.add(3...3)) }
+        #expect(failure?.code == .storage)
+        #expect(failure?.message.contains("stops writing until it is closed and opened again") == true)
+        failing.withLock { $0 = false }
+        // Whether record 3 reached the disk is unknown and it is applied in memory: nothing more
+        // is written, not even at close, which would make it durable.
+        let later = #expect(throws: ConveyorError.self) { try store.commit(self.add(4...4)) }
+        #expect(later?.message.contains("injected sync failure") == true)
+        store.close()
+
+        let contents = try LMDBStore(directory: directory.url).openAndReadAll()
+        #expect(contents.messages[orders].map { $0.map(\.sequence) } == [1, 2], "the failed commit's record was spoiled")
     }
 
     @Test
@@ -243,7 +272,7 @@ struct LMDBCommitLogTests {
     func aRecordRoundTripsEveryOperationAndReadingStopsAtAnotherEpoch() throws {
         let message = Message(body: .text("hello"))
         let operations: [LoggedOperation] = [
-            .add(sequence: 7, message: message, destinations: [1, 2]),
+            .add(sequence: 7, message: message, encoded: ArraySlice(MessageCodec.encode(message)), destinations: [1, 2]),
             .remove(sequence: 3, destination: 1),
             .setDeliveryCount(sequence: 7, destination: 2, count: 5),
             .raiseDeliveryCount(sequence: 8, destination: 1, count: 9),
@@ -297,7 +326,8 @@ struct LMDBCommitLogTests {
     func describe(_ operations: [LoggedOperation]) -> [String] {
         operations.map { operation in
             switch operation {
-            case .add(let sequence, let message, let destinations): "add \(sequence) \(message.text ?? "") to \(destinations)"
+            case .add(let sequence, let message, let encoded, let destinations):
+                "add \(sequence) \(message.text ?? "") (\(encoded.count) bytes) to \(destinations)"
             case .remove(let sequence, let destination): "remove \(sequence) from \(destination)"
             case .setDeliveryCount(let sequence, let destination, let count): "set \(sequence) in \(destination) to \(count)"
             case .raiseDeliveryCount(let sequence, let destination, let count): "raise \(sequence) in \(destination) to \(count)"

@@ -667,6 +667,27 @@ public final class Broker: Sendable {
         var reserved = false
     }
 
+    /// The placements of a transaction by queue, each queue's in the order of the sends, so that
+    /// a queue takes all its messages under one lock rather than one lock per message (and a
+    /// consumer receiving meanwhile does not contend for it at every message).
+    private static func byQueue(_ placements: [Placement]) -> [(queue: MessageQueue, placements: [Int])] {
+        var groups: [(queue: MessageQueue, placements: [Int])] = []
+        var groupOfQueue: [ObjectIdentifier: Int] = [:]
+        for index in placements.indices {
+            let queue = placements[index].queue
+            // Mostly one queue, or the same subscriptions over and over.
+            if let last = groups.indices.last, groups[last].queue === queue {
+                groups[last].placements.append(index)
+            } else if let group = groupOfQueue[ObjectIdentifier(queue)] {
+                groups[group].placements.append(index)
+            } else {
+                groupOfQueue[ObjectIdentifier(queue)] = groups.count
+                groups.append((queue, [index]))
+            }
+        }
+        return groups
+    }
+
     /// Commits a transaction: every persistent send and acknowledgement in one store batch, then the
     /// sends become visible and the acknowledged messages leave their queues. Backlog limits are
     /// checked (and room reserved) for every send first; if anything fails, nothing is sent.
@@ -688,8 +709,8 @@ public final class Broker: Sendable {
                 }
                 for queue in routed { placements.append(Placement(queue: queue, send: index)) }
             }
-            for placement in placements where sends[placement.send].entry.isPersistent {
-                placement.queue.beginTransit(sends[placement.send].entry.sequence)
+            for (queue, indices) in Self.byQueue(placements) {
+                queue.beginTransit(indices.lazy.map { sends[placements[$0].send].entry }.filter(\.isPersistent).map(\.sequence))
             }
             for index in placements.indices where placements[index].queue.isLimited {
                 let queue = placements[index].queue
@@ -704,8 +725,8 @@ public final class Broker: Sendable {
             }
             if !batch.isEmpty { try await commit(batch) }
         } catch {
-            for placement in placements where sends[placement.send].entry.isPersistent {
-                placement.queue.cancelTransit(sends[placement.send].entry.sequence)
+            for (queue, indices) in Self.byQueue(placements) {
+                queue.cancelTransit(indices.lazy.map { sends[placements[$0].send].entry }.filter(\.isPersistent).map(\.sequence))
             }
             for placement in placements where placement.reserved {
                 placement.queue.releaseReservation(count: 1, bytes: sends[placement.send].entry.message.body.byteCount)
@@ -721,9 +742,22 @@ public final class Broker: Sendable {
         var dropped: [(MessageQueue, [QueueEntry])] = []
         // One clock reading for the whole transaction rather than one per message.
         let now = WallClock.nowMillis()
-        for placement in placements {
-            if let removed = try? placement.queue.enqueue(sends[placement.send].entry, now: now, reserved: placement.reserved), !removed.isEmpty {
-                dropped.append((placement.queue, removed))
+        var run: [QueueEntry] = []
+        for (queue, indices) in Self.byQueue(placements) {
+            // Runs of sends with room reserved, or not (a queue's are mostly all one or the other).
+            var start = 0
+            while start < indices.count {
+                let reserved = placements[indices[start]].reserved
+                var end = start
+                run.removeAll(keepingCapacity: true)
+                while end < indices.count, placements[indices[end]].reserved == reserved {
+                    run.append(sends[placements[indices[end]].send].entry)
+                    end += 1
+                }
+                if let removed = try? queue.enqueue(run, now: now, reserved: reserved), !removed.isEmpty {
+                    dropped.append((queue, removed))
+                }
+                start = end
             }
         }
         markAcknowledged(acknowledgements)
@@ -795,11 +829,11 @@ public final class Broker: Sendable {
             }
             moves.append((target, moved))
         }
-        for (target, entry) in moves where entry.isPersistent { target.beginTransit(entry.sequence) }
+        for (target, entry) in moves where entry.isPersistent { target.beginTransit(CollectionOfOne(entry.sequence)) }
         do {
             if !batch.isEmpty { try await commit(batch) }
         } catch {
-            for (target, entry) in moves where entry.isPersistent { target.cancelTransit(entry.sequence) }
+            for (target, entry) in moves where entry.isPersistent { target.cancelTransit(CollectionOfOne(entry.sequence)) }
             throw error
         }
         source.markDiscarded(discarded)

@@ -196,17 +196,21 @@ final class MessageQueue: Sendable {
 
     // MARK: Paging
 
-    /// Notes that a send is storing `sequence` for this queue and will add it once committed, so
-    /// that a page read meanwhile does not add it a second time. Call before the store commit.
-    func beginTransit(_ sequence: UInt64) {
+    /// Notes that sends are storing `sequences` for this queue and will add them once committed,
+    /// so that a page read meanwhile does not add them a second time. Call before the store commit.
+    func beginTransit(_ sequences: some Sequence<UInt64>) {
         guard pager != nil, !isShared else { return }
-        state.withLock { _ = $0.inTransit.insert(sequence) }
+        state.withLock { state in
+            for sequence in sequences { state.inTransit.insert(sequence) }
+        }
     }
 
-    /// Forgets a send registered with ``beginTransit(_:)`` whose commit failed.
-    func cancelTransit(_ sequence: UInt64) {
+    /// Forgets sends registered with ``beginTransit(_:)`` whose commit failed.
+    func cancelTransit(_ sequences: some Sequence<UInt64>) {
         guard pager != nil, !isShared else { return }
-        state.withLock { _ = $0.inTransit.remove(sequence) }
+        state.withLock { state in
+            for sequence in sequences { state.inTransit.remove(sequence) }
+        }
     }
 
     /// Starts the queue with messages that are only in the store (after a restart).

@@ -13,7 +13,7 @@ import Synchronization
 /// waiting (its own included), writes them as one group and wakes their committers with their
 /// results. Committers that arrive meanwhile wait; when the leader is done, the first of them leads
 /// the next group. No thread of its own: a lone committer writes at once, with no hand-off.
-package final class GroupCommit: Sendable {
+package final class GroupCommit<Batch: Sendable>: Sendable {
     /// One waiting committer.
     private final class Waiter: Sendable {
         enum Outcome: Sendable {
@@ -39,7 +39,7 @@ package final class GroupCommit: Sendable {
     }
 
     private struct Pending {
-        let batch: StoreBatch
+        let batch: Batch
         let needsSync: Bool
         let waiter: Waiter
     }
@@ -109,7 +109,7 @@ package final class GroupCommit: Sendable {
     ///     argument says whether any batch of the group needs the sync.
     /// - Throws: This batch's error.
     package func commit(
-        _ batch: StoreBatch, needsSync: Bool = true, write: ([StoreBatch], Bool) -> [Result<Void, ConveyorError>]
+        _ batch: Batch, needsSync: Bool = true, write: ([Batch], Bool) -> [Result<Void, ConveyorError>]
     ) throws(ConveyorError) {
         let waiter = Waiter()
         let leads = state.withLock { state in

@@ -31,6 +31,12 @@ package enum MessageCodec {
 
     // MARK: Message
 
+    /// About how many bytes a message encodes to (at least as many, unless it has long headers or
+    /// property names): room to reserve before encoding it.
+    package static func estimatedSize(of message: Message) -> Int {
+        64 + message.body.byteCount + 16 * message.properties.count
+    }
+
     /// Encodes a message: every header field, the properties and the body.
     /// - Parameter message: The message.
     /// - Returns: The encoded bytes.
@@ -45,7 +51,10 @@ package enum MessageCodec {
     ///   - message: The message.
     ///   - buffer: Where the bytes go; existing contents are kept.
     package static func encode(_ message: Message, into buffer: inout [UInt8]) {
-        buffer.reserveCapacity(buffer.count + 64 + message.body.byteCount + 16 * message.properties.count)
+        // `reserveCapacity` allocates exactly what it is asked for: doubling keeps appending many
+        // messages to one buffer linear.
+        let needed = buffer.count + estimatedSize(of: message)
+        if needed > buffer.capacity { buffer.reserveCapacity(max(needed, 2 * buffer.capacity)) }
         var writer = Writer(buffer: [])
         swap(&writer.buffer, &buffer)
         writer.byte(formatVersion)

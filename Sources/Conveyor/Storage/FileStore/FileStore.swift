@@ -55,7 +55,7 @@ public final class FileStore: MessageStore {
     /// Held by a durable write from its append until the index has it, and by compaction and
     /// ``close()``: see ``writeDurably(_:)``. Taken before ``core``, never inside it.
     let durableWrites = Mutex(())
-    private let group: GroupCommit
+    private let group: GroupCommit<EncodedBatch>
     let compactionQueue = DispatchQueue(label: "conveyor.file-store.compaction", qos: .utility)
 
     /// Creates a store on a directory; nothing is touched until ``open()``.
@@ -156,8 +156,10 @@ public final class FileStore: MessageStore {
     /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or the write or sync fails
     ///   (a full disk, an I/O error); nothing of the batch is applied then.
     public func commit(_ batch: StoreBatch) throws(ConveyorError) {
+        // Encoded here, on the committer's thread, not by the group's leader (see EncodedBatch).
+        let encoded = EncodedBatch(batch)
         if options.durability != .osBuffered, !batch.isEmpty {
-            try group.commit(batch) { batches, _ in
+            try group.commit(encoded) { batches, _ in
                 // One append and one sync for the whole group: it succeeds or fails as a whole.
                 let result = Result { () throws(ConveyorError) in try writeDurably(batches) }
                 return Array(repeating: result, count: batches.count)
@@ -165,7 +167,7 @@ public final class FileStore: MessageStore {
             return
         }
         try core.withLock { (core) throws(ConveyorError) in
-            try write([batch], in: &core, sync: false)
+            try write([encoded], in: &core, sync: false)
         }
     }
 
@@ -177,7 +179,7 @@ public final class FileStore: MessageStore {
     /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or the write fails.
     public func recordDeliveries(_ batch: StoreBatch) throws(ConveyorError) {
         try core.withLock { (core) throws(ConveyorError) in
-            try write([batch], in: &core, sync: false)
+            try write([EncodedBatch(batch)], in: &core, sync: false)
         }
     }
 
@@ -215,7 +217,7 @@ public final class FileStore: MessageStore {
     /// `durableWrites` keeps compaction out until the index has them: a compaction record written
     /// between this append and the index update could otherwise copy forward a message this group
     /// removes, after the removal, and bring it back on recovery.
-    private func writeDurably(_ batches: [StoreBatch]) throws(ConveyorError) {
+    private func writeDurably(_ batches: [EncodedBatch]) throws(ConveyorError) {
         try durableWrites.withLock { (_) throws(ConveyorError) in
             guard let appended = try core.withLock({ (core) throws(ConveyorError) in try append(batches, in: &core) }) else {
                 return
@@ -234,7 +236,7 @@ public final class FileStore: MessageStore {
 
     /// Appends the batches as one write (one record per batch), syncs if asked, then applies them
     /// to the index.
-    func write(_ batches: [StoreBatch], in core: inout Core, sync: Bool) throws(ConveyorError) {
+    func write(_ batches: [EncodedBatch], in core: inout Core, sync: Bool) throws(ConveyorError) {
         guard let appended = try append(batches, in: &core) else { return }
         if sync {
             do throws(ConveyorError) {
@@ -249,7 +251,7 @@ public final class FileStore: MessageStore {
 
     /// What ``append(_:in:)`` wrote, to apply to the index once it is safe to.
     struct AppendedRecords {
-        let batches: [StoreBatch]
+        let batches: [EncodedBatch]
         /// The segment written to (a copy sharing its file descriptor, for the sync).
         let segment: JournalSegment
         let groupStart: UInt64
@@ -259,12 +261,12 @@ public final class FileStore: MessageStore {
 
     /// Encodes the batches and appends them to the active segment, without syncing or touching the
     /// index's references; `nil` if there was nothing to write.
-    private func append(_ batches: [StoreBatch], in core: inout Core) throws(ConveyorError) -> AppendedRecords? {
+    private func append(_ batches: [EncodedBatch], in core: inout Core) throws(ConveyorError) -> AppendedRecords? {
         guard core.isOpen else {
             throw ConveyorError(.storage, "the file store at '\(directory)' is closed; open a broker on it first")
         }
         if let failure = core.failure { throw failure }
-        guard batches.contains(where: { !$0.isEmpty }) else { return nil }
+        guard batches.contains(where: { !$0.batch.isEmpty }) else { return nil }
         try rollSegmentIfFull(&core)
         guard var active = core.segments.popLast() else {
             throw ConveyorError(.storage, "the file store at '\(directory)' has no journal segment")
@@ -276,7 +278,7 @@ public final class FileStore: MessageStore {
         writer.buffer.removeAll(keepingCapacity: true)
         var bodies: [(start: Int, length: Int)] = []
         var releases = false
-        for batch in batches where !batch.isEmpty {
+        for batch in batches where !batch.batch.isEmpty {
             releases = Self.encode(batch, groupStart: groupStart, into: &writer, index: &core.index, bodies: &bodies) || releases
         }
         do throws(ConveyorError) {
@@ -296,7 +298,7 @@ public final class FileStore: MessageStore {
     private func apply(_ appended: AppendedRecords, to core: inout Core) {
         var nextBody = 0
         for batch in appended.batches {
-            for operation in batch.operations {
+            for operation in batch.batch.operations {
                 Self.apply(operation, to: &core.index) { () -> BodyLocation in
                     let body = appended.bodies[nextBody]
                     nextBody += 1
@@ -331,10 +333,12 @@ public final class FileStore: MessageStore {
 
     /// Encodes one batch as one record; returns whether it releases references (a compaction hint).
     private static func encode(
-        _ batch: StoreBatch, groupStart: UInt64, into writer: inout JournalWriter, index: inout JournalIndex,
+        _ encoded: EncodedBatch, groupStart: UInt64, into writer: inout JournalWriter, index: inout JournalIndex,
         bodies: inout [(start: Int, length: Int)]
     ) -> Bool {
         var releases = false
+        var added = 0
+        let batch = encoded.batch
         let start = writer.beginRecord(groupStart: groupStart)
         writer.byte(JournalRecord.batchKind)
         writer.varint(UInt64(batch.operations.count))
@@ -345,7 +349,8 @@ public final class FileStore: MessageStore {
                 writer.varint(stored.sequence)
                 writer.varint(UInt64(stored.targets.count))
                 for target in stored.targets { writer.bytes(index.keys.encoded[Int(index.number(for: target))]) }
-                let body = writer.body(stored.message)
+                let body = writer.body(encoded.messages[added])
+                added += 1
                 bodies.append((body.start, body.length))
             case .remove(let sequence, let key):
                 releases = true

@@ -134,17 +134,13 @@ struct JournalWriter {
         buffer.append(contentsOf: value)
     }
 
-    /// Writes `u32 length · message` and returns where the message starts and its length.
-    mutating func body(_ message: Message) -> (start: Int, length: Int) {
-        let lengthPosition = buffer.count
-        fixed(UInt32(0))
+    /// Writes `u32 length · message` for an encoded message and returns where the message starts
+    /// and its length.
+    mutating func body(_ encoded: ArraySlice<UInt8>) -> (start: Int, length: Int) {
+        fixed(UInt32(truncatingIfNeeded: encoded.count))
         let start = buffer.count
-        MessageCodec.encode(message, into: &buffer)
-        let length = buffer.count - start
-        buffer.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: UInt32(truncatingIfNeeded: length).littleEndian, toByteOffset: lengthPosition, as: UInt32.self)
-        }
-        return (start, length)
+        buffer.append(contentsOf: encoded)
+        return (start, encoded.count)
     }
 }
 
