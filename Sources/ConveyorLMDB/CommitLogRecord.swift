@@ -31,38 +31,70 @@ enum CommitLogRecord {
     ///   - epoch: The log's current epoch.
     ///   - buffer: Where the record goes (after what it already holds).
     static func encode(_ operations: [LoggedOperation], epoch: UInt64, into buffer: inout [UInt8]) {
-        let start = buffer.count
-        append(UInt64(0), to: &buffer)    // the length and the checksum, filled in below
-        append(epoch, to: &buffer)
+        // Sized first, then every field stored through one pointer: appending field by field
+        // cost more than the checksum.
+        var size = RecordFraming.headerSize + 8
         for operation in operations {
             switch operation {
-            case .add(let sequence, _, let encoded, let destinations):
-                buffer.append(Tag.add.rawValue)
-                append(sequence, to: &buffer)
-                append(UInt16(destinations.count), to: &buffer)
-                for destination in destinations { append(destination, to: &buffer) }
-                append(UInt32(encoded.count), to: &buffer)
-                buffer.append(contentsOf: encoded)
-            case .remove(let sequence, let destination):
-                buffer.append(Tag.remove.rawValue)
-                append(sequence, to: &buffer)
-                append(destination, to: &buffer)
-            case .setDeliveryCount(let sequence, let destination, let count):
-                buffer.append(Tag.setCount.rawValue)
-                append(sequence, to: &buffer)
-                append(destination, to: &buffer)
-                append(count, to: &buffer)
-            case .raiseDeliveryCount(let sequence, let destination, let count):
-                buffer.append(Tag.raiseCount.rawValue)
-                append(sequence, to: &buffer)
-                append(destination, to: &buffer)
-                append(count, to: &buffer)
-            case .foldedDeliveries(let generation):
-                buffer.append(Tag.folded.rawValue)
-                append(generation, to: &buffer)
+            case .add(_, _, let encoded, let destinations): size += 1 + 8 + 2 + 8 * destinations.count + 4 + encoded.count
+            case .remove: size += 1 + 8 + 8
+            case .setDeliveryCount, .raiseDeliveryCount: size += 1 + 8 + 8 + 4
+            case .foldedDeliveries: size += 1 + 8
+            }
+        }
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: size))
+        buffer.withUnsafeMutableBytes { raw in
+            var writer = FieldWriter(raw: raw, position: start + RecordFraming.headerSize)
+            writer.put(epoch)
+            for operation in operations {
+                switch operation {
+                case .add(let sequence, _, let encoded, let destinations):
+                    writer.put(Tag.add.rawValue)
+                    writer.put(sequence)
+                    writer.put(UInt16(destinations.count))
+                    for destination in destinations { writer.put(destination) }
+                    writer.put(UInt32(encoded.count))
+                    writer.put(encoded)
+                case .remove(let sequence, let destination):
+                    writer.put(Tag.remove.rawValue)
+                    writer.put(sequence)
+                    writer.put(destination)
+                case .setDeliveryCount(let sequence, let destination, let count):
+                    writer.put(Tag.setCount.rawValue)
+                    writer.put(sequence)
+                    writer.put(destination)
+                    writer.put(count)
+                case .raiseDeliveryCount(let sequence, let destination, let count):
+                    writer.put(Tag.raiseCount.rawValue)
+                    writer.put(sequence)
+                    writer.put(destination)
+                    writer.put(count)
+                case .foldedDeliveries(let generation):
+                    writer.put(Tag.folded.rawValue)
+                    writer.put(generation)
+                }
             }
         }
         RecordFraming.seal(&buffer, recordAt: start)
+    }
+
+    /// Stores little-endian fields one after another into a buffer sized for them.
+    private struct FieldWriter {
+        let raw: UnsafeMutableRawBufferPointer
+        var position: Int
+
+        mutating func put<T: FixedWidthInteger>(_ value: T) {
+            raw.storeBytes(of: value.littleEndian, toByteOffset: position, as: T.self)
+            position += MemoryLayout<T>.size
+        }
+
+        mutating func put(_ bytes: ArraySlice<UInt8>) {
+            bytes.withUnsafeBytes { source in
+                UnsafeMutableRawBufferPointer(rebasing: raw[position..<(position + source.count)]).copyMemory(from: source)
+            }
+            position += bytes.count
+        }
     }
 
     /// Reads the records of the current epoch from the start of a log file, calling `body` with
@@ -145,13 +177,5 @@ enum CommitLogRecord {
             defer { position += count }
             return UnsafeRawBufferPointer(rebasing: bytes[position..<(position + count)])
         }
-    }
-
-    private static func append<T: FixedWidthInteger>(_ value: T, to buffer: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
-    }
-
-    private static func store(_ value: UInt32, at offset: Int, in buffer: inout [UInt8]) {
-        buffer.withUnsafeMutableBytes { $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self) }
     }
 }
