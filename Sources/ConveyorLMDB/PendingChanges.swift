@@ -67,11 +67,38 @@ struct PendingChanges {
             return previous == nil
         }
 
-        /// Forgets a reference added here (its removal cancels its addition).
-        mutating func cancel(_ sequence: UInt64) {
-            states[sequence] = nil
-            if added.count > 64, added.count > 2 * states.count {
-                added.removeAll { if case .added = states[$0] { false } else { true } }
+        /// What ``remove(_:)`` did.
+        enum Removal {
+            /// The reference was added here: its removal cancels its addition, and it is gone
+            /// (with it, if it was the last, every pending reference of the destination).
+            case cancelledAddition(leftEmpty: Bool)
+            /// The reference was not pending here, and now is, removed.
+            case newlyRemoved
+            /// The reference was pending with a count, or removed already; now it is removed.
+            case changed
+        }
+
+        /// Removes a reference: one hash lookup when the removal cancels a pending addition (a
+        /// consumer acknowledging a message sent since the last checkpoint), the common case.
+        mutating func remove(_ sequence: UInt64) -> Removal {
+            guard let index = states.index(forKey: sequence) else {
+                states[sequence] = .removed
+                Self.insert(sequence, into: &removed)
+                return .newlyRemoved
+            }
+            switch states.values[index] {
+            case .added:
+                states.remove(at: index)
+                if added.count > 64, added.count > 2 * states.count {
+                    added.removeAll { if case .added = states[$0] { false } else { true } }
+                }
+                return .cancelledAddition(leftEmpty: states.isEmpty)
+            case .removed:
+                return .changed
+            case .set, .raised:
+                states.values[index] = .removed
+                Self.insert(sequence, into: &removed)
+                return .changed
             }
         }
 
@@ -134,20 +161,15 @@ struct PendingChanges {
             bodyBytes += Self.footprint(of: message)
             for destination in destinations { set(.added(count: 0), sequence, destination) }
         case .remove(let sequence, let destination):
-            guard let index = references.index(forKey: destination) else {
-                set(.removed, sequence, destination)
-                return
-            }
-            switch references.values[index][sequence] {
-            case .added:
-                references.values[index].cancel(sequence)
+            switch references[destination, default: Destination()].remove(sequence) {
+            case .cancelledAddition(let leftEmpty):
                 referenceCount -= 1
-                if references.values[index].isEmpty { references.remove(at: index) }
+                if leftEmpty { references[destination] = nil }
                 release(sequence)
-            case .removed:
+            case .newlyRemoved:
+                referenceCount += 1
+            case .changed:
                 break
-            case .set, .raised, nil:
-                set(.removed, sequence, destination)
             }
         case .setDeliveryCount(let sequence, let destination, let count):
             update(sequence, destination) { state in
