@@ -69,14 +69,24 @@ struct GroupCommitTests {
         let log = await commitBehindAHeldWrite(group)
         #expect(await waitUntil { group.isLingering })
         #expect(!log.hasSecondReturned)
-        // The partner it expects arrives: both are written together, long before the linger ends.
+        // The partner it expects arrives: both are written together, long before the linger ends,
+        // by the partner itself, which takes the group over rather than wake the leader to write it.
         let thirdReturned = Atomic(false)
+        let writtenByThird = Atomic(false)
         Thread.detachNewThread {
-            try? group.commit(Self.batch(of: 1), write: log.write)
+            try? group.commit(Self.batch(of: 1)) { batches, syncs in
+                writtenByThird.store(true, ordering: .sequentiallyConsistent)
+                return log.write(batches, syncs)
+            }
             thirdReturned.store(true, ordering: .sequentiallyConsistent)
         }
         #expect(await waitUntil { log.hasSecondReturned && thirdReturned.load(ordering: .sequentiallyConsistent) })
         #expect(log.written == [1, 2])
+        let wroteIt = writtenByThird.load(ordering: .sequentiallyConsistent)
+        #expect(wroteIt)
         #expect(group.syncedWrites == 2)
+        // The leader that was taken over left nothing behind: nobody waits or lingers.
+        #expect(!group.isLingering)
+        #expect(group.pendingCount == 0)
     }
 }

@@ -12,7 +12,10 @@ import Synchronization
 /// Leader/follower: a committer that finds nobody writing becomes the leader, takes every batch
 /// waiting (its own included), writes them as one group and wakes their committers with their
 /// results. Committers that arrive meanwhile wait; when the leader is done, the first of them leads
-/// the next group. No thread of its own: a lone committer writes at once, with no hand-off.
+/// the next group. No thread of its own: a lone committer writes at once, with no hand-off. When
+/// a leader waits for the committers it expects, the last of them writes the group itself rather
+/// than wake the leader to write it, and the leader, still asleep, gets its result like the others:
+/// the group is written one thread wake-up sooner.
 package final class GroupCommit<Batch: Sendable>: Sendable {
     /// One waiting committer.
     private final class Waiter: Sendable {
@@ -31,7 +34,16 @@ package final class GroupCommit<Batch: Sendable>: Sendable {
 
         func wait() -> Outcome {
             semaphore.wait()
-            return outcome.withLock { state in
+            return take()
+        }
+
+        /// Waits until `deadline` at most; `nil` if nobody woke it by then.
+        func wait(until deadline: DispatchTime) -> Outcome? {
+            semaphore.wait(timeout: deadline) == .success ? take() : nil
+        }
+
+        private func take() -> Outcome {
+            outcome.withLock { state in
                 defer { state = nil }
                 return state ?? .done(.failure(ConveyorError(.storage, "a group commit lost its outcome")))
             }
@@ -53,8 +65,9 @@ package final class GroupCommit<Batch: Sendable>: Sendable {
         /// say), and a leader that waits for them lets them share one write and one sync instead
         /// of taking turns.
         var expected = 1
-        /// Signalled when the expected committers have arrived, while a leader waits for them.
-        var gathered: DispatchSemaphore?
+        /// The leader waiting for the committers it expects, while it waits: the last of them
+        /// takes its group over.
+        var lingering: Waiter?
     }
 
     private let state = Mutex(State())
@@ -95,7 +108,7 @@ package final class GroupCommit<Batch: Sendable>: Sendable {
     package var pendingCount: Int { state.withLock { $0.pending.count } }
 
     /// Whether a leader is waiting for the committers it expects (for tests).
-    package var isLingering: Bool { state.withLock { $0.gathered != nil } }
+    package var isLingering: Bool { state.withLock { $0.lingering != nil } }
 
     /// How many groups have been written with a sync so far.
     package var syncedWrites: UInt64 { syncedWriteCount.load(ordering: .relaxed) }
@@ -115,11 +128,10 @@ package final class GroupCommit<Batch: Sendable>: Sendable {
         let leads = state.withLock { state in
             state.pending.append(Pending(batch: batch, needsSync: needsSync, waiter: waiter))
             if state.isLeading {
-                if let gathered = state.gathered, state.pending.count >= state.expected {
-                    gathered.signal()
-                    state.gathered = nil
-                }
-                return false
+                // The last committer a waiting leader expects takes the group over.
+                guard state.lingering != nil, state.pending.count >= state.expected else { return false }
+                state.lingering = nil
+                return true
             }
             state.isLeading = true
             return true
@@ -132,15 +144,22 @@ package final class GroupCommit<Batch: Sendable>: Sendable {
         if linger > .zero {
             usleep(Self.microseconds(linger))
         } else if adaptiveLinger > .zero {
-            let gathered = DispatchSemaphore(value: 0)
             let waits = state.withLock { state in
                 guard state.pending.count < state.expected else { return false }
-                state.gathered = gathered
+                state.lingering = waiter
                 return true
             }
             if waits {
-                _ = gathered.wait(timeout: .now() + .microseconds(Int(Self.microseconds(adaptiveLinger))))
-                state.withLock { $0.gathered = nil }
+                // Woken, it was taken over, and this is its result; still lingering when the wait
+                // ends, it writes what came; neither, it was taken over just then.
+                let deadline = DispatchTime.now() + .microseconds(Int(Self.microseconds(adaptiveLinger)))
+                if case .done(let result) = waiter.wait(until: deadline) { return try result.get() }
+                let takenOver = state.withLock { state in
+                    guard state.lingering === waiter else { return true }
+                    state.lingering = nil
+                    return false
+                }
+                if takenOver, case .done(let result) = waiter.wait() { return try result.get() }
             }
         }
         let group = state.withLock { state in
