@@ -95,12 +95,25 @@ struct LMDBBatchWriter {
         // Removals first: the pages they free can hold the additions (the order of changes to
         // different references does not matter).
         let destinations = pending.references.map { ($0.key, $0.value.sorted()) }.sorted { $0.0 < $1.0 }
-        for (destination, references) in destinations {
-            for (sequence, state) in references where state == .removed {
-                let removed = try LMDBKey.with(destination: destination, sequence: sequence) { (key) throws(LMDBError) in
-                    try transaction.delete(databases.references, key)
+        // Through cursors, in key order (a drained backlog's checkpoint removes tens of thousands of
+        // consecutive references and bodies); with no shared bodies (no reference counts), a
+        // body goes with its reference without looking for a count.
+        let sharesBodies = try transaction.entryCount(databases.refcounts) > 0
+        try transaction.withCursor(databases.references) { (referenceCursor) throws(LMDBError) in
+            try transaction.withCursor(databases.bodies) { (bodyCursor) throws(LMDBError) in
+                for (destination, references) in destinations {
+                    for (sequence, state) in references where state == .removed {
+                        let removed = try LMDBKey.with(destination: destination, sequence: sequence) { (key) throws(LMDBError) in
+                            try referenceCursor.delete(key)
+                        }
+                        guard removed else { continue }
+                        if sharesBodies {
+                            try release(sequence)
+                        } else {
+                            _ = try LMDBKey.with(sequence) { (key) throws(LMDBError) in try bodyCursor.delete(key) }
+                        }
+                    }
                 }
-                if removed { try release(sequence) }
             }
         }
         for (sequence, body) in pending.bodies.sorted(by: { $0.key < $1.key }) {

@@ -225,6 +225,17 @@ extension LMDBStore {
         core.withLock { ($0.commitLog?.size ?? 0, $0.pending.isEmpty) }
     }
 
+    /// How many references and bodies the database holds (the pending changes aside); for tests.
+    func databaseEntriesForTesting() throws(ConveyorError) -> (references: Int, bodies: Int) {
+        try core.withLock { (core) throws(ConveyorError) in
+            guard let environment = core.environment else { throw ConveyorError(.storage, "the store is closed") }
+            let databases = environment.databases
+            return try environment.read { (transaction) throws(any Error) in
+                (try transaction.entryCount(databases.references), try transaction.entryCount(databases.bodies))
+            }
+        }
+    }
+
     /// Writes what the commit log holds into the database now; for tests.
     func checkpointForTesting() throws(ConveyorError) {
         try logWrites.withLock { (_) throws(ConveyorError) in

@@ -52,6 +52,13 @@ struct LMDBTransaction {
         return true
     }
 
+    /// How many entries `database` holds.
+    func entryCount(_ database: MDB_dbi) throws(LMDBError) -> Int {
+        var stat = MDB_stat()
+        try check(mdb_stat(handle, database, &stat), "mdb_stat")
+        return stat.ms_entries
+    }
+
     /// Lends a cursor on `database`, closed when `body` returns.
     func withCursor<R>(_ database: MDB_dbi, _ body: (LMDBCursor) throws(LMDBError) -> R) throws(LMDBError) -> R {
         var cursor: OpaquePointer?
@@ -75,6 +82,21 @@ struct LMDBCursor {
     func last() throws(LMDBError) -> Entry? { try move(MDB_LAST) }
     /// The entry after the current one.
     func next() throws(LMDBError) -> Entry? { try move(MDB_NEXT) }
+
+    /// Deletes the entry with exactly `key`, if there is one; returns whether it did.
+    ///
+    /// Keys deleted in ascending order mostly lie on the leaf page the cursor is on already, where
+    /// LMDB finds them without searching down from the root, as ``LMDBTransaction/delete(_:_:)``
+    /// does.
+    func delete(_ key: UnsafeRawBufferPointer) throws(LMDBError) -> Bool {
+        var keyValue = MDB_val(key)
+        var value = MDB_val()
+        let code = mdb_cursor_get(handle, &keyValue, &value, MDB_SET)
+        if code == MDB_NOTFOUND { return false }
+        try check(code, "mdb_cursor_get")
+        try check(mdb_cursor_del(handle, 0), "mdb_cursor_del")
+        return true
+    }
 
     /// The first entry whose key is greater than or equal to `key`.
     func seek(atLeast key: UnsafeRawBufferPointer) throws(LMDBError) -> Entry? {

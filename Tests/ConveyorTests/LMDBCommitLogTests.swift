@@ -104,6 +104,39 @@ struct LMDBCommitLogTests {
     }
 
     @Test
+    func aCheckpointRemovesThousandsOfReferencesAndTheirBodiesButASharedBodyOnlyWithItsLast() throws {
+        let (directory, store) = try openStoreHoldingMessage1()
+        defer { store.close() }
+        try store.commit(add(2...2, to: [audit]))    // gives audit its destination ID
+        try store.commit(add(3...5000))
+        try store.checkpointForTesting()
+        #expect(try store.databaseEntriesForTesting() == (references: 5000, bodies: 5000))
+
+        // A drained backlog, no body shared: most of orders, in order, in one checkpoint.
+        try store.commit(StoreBatch([1, 3].map { .remove(sequence: $0, from: orders) }))
+        try store.commit(StoreBatch((4...4000).map { .remove(sequence: $0, from: orders) }))
+        try store.checkpointForTesting()
+        #expect(try store.databaseEntriesForTesting() == (references: 1001, bodies: 1001))
+        #expect(try store.messages(in: orders, after: 0, limit: 1).first?.message.text == "message 4001")
+
+        // With a body shared by two queues, it goes only with its last reference.
+        try store.commit(add(5001...5001, to: [orders, audit]))
+        try store.checkpointForTesting()
+        try store.commit(StoreBatch((4001...5001).map { .remove(sequence: $0, from: orders) }))
+        try store.checkpointForTesting()
+        #expect(try store.databaseEntriesForTesting() == (references: 2, bodies: 2), "audit keeps 2 and 5001")
+        #expect(try store.messages(in: audit, after: 2, limit: 10).first?.message.text == "message 5001")
+        try store.commit(StoreBatch([.remove(sequence: 5001, from: audit)]))
+        try store.checkpointForTesting()
+        #expect(try store.databaseEntriesForTesting() == (references: 1, bodies: 1))
+
+        store.close()
+        let contents = try LMDBStore(directory: directory.url).openAndReadAll()
+        #expect(contents.messages[orders] == nil)
+        #expect(contents.messages[audit].map { $0.map(\.sequence) } == [2])
+    }
+
+    @Test
     func aSequenceConsumedBeforeACheckpointIsStillNeverReused() throws {
         let (directory, store) = try openStoreHoldingMessage1()
         try store.commit(add(2...9))
