@@ -31,9 +31,7 @@ enum CommitLogRecord {
     ///   - epoch: The log's current epoch.
     ///   - buffer: Where the record goes (after what it already holds).
     static func encode(_ operations: [LoggedOperation], epoch: UInt64, into buffer: inout [UInt8]) {
-        // Sized first, then every field stored through one pointer: appending field by field
-        // cost more than the checksum.
-        var size = RecordFraming.headerSize + 8
+        var size = 8
         for operation in operations {
             switch operation {
             case .add(_, _, let encoded, let destinations): size += 1 + 8 + 2 + 8 * destinations.count + 4 + encoded.count
@@ -42,10 +40,7 @@ enum CommitLogRecord {
             case .foldedDeliveries: size += 1 + 8
             }
         }
-        let start = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: size))
-        buffer.withUnsafeMutableBytes { raw in
-            var writer = FieldWriter(raw: raw, position: start + RecordFraming.headerSize)
+        RecordFraming.append(contentSize: size, to: &buffer) { writer in
             writer.put(epoch)
             for operation in operations {
                 switch operation {
@@ -75,25 +70,6 @@ enum CommitLogRecord {
                     writer.put(generation)
                 }
             }
-        }
-        RecordFraming.seal(&buffer, recordAt: start)
-    }
-
-    /// Stores little-endian fields one after another into a buffer sized for them.
-    private struct FieldWriter {
-        let raw: UnsafeMutableRawBufferPointer
-        var position: Int
-
-        mutating func put<T: FixedWidthInteger>(_ value: T) {
-            raw.storeBytes(of: value.littleEndian, toByteOffset: position, as: T.self)
-            position += MemoryLayout<T>.size
-        }
-
-        mutating func put(_ bytes: ArraySlice<UInt8>) {
-            bytes.withUnsafeBytes { source in
-                UnsafeMutableRawBufferPointer(rebasing: raw[position..<(position + source.count)]).copyMemory(from: source)
-            }
-            position += bytes.count
         }
     }
 

@@ -26,16 +26,14 @@ enum DeliveryLogRecord {
     ///   - generation: The generation of the log the record is appended in.
     ///   - buffer: Where the record goes (after what it already holds).
     static func encode(_ entries: [(key: DeliveryLog.Key, count: UInt32)], generation: UInt64, into buffer: inout [UInt8]) {
-        let start = buffer.count
-        buffer.reserveCapacity(start + headerSize + entries.count * entrySize)
-        append(UInt64(0), to: &buffer)    // the length and the checksum, filled in below
-        append(generation, to: &buffer)
-        for entry in entries {
-            append(entry.key.destination, to: &buffer)
-            append(entry.key.sequence, to: &buffer)
-            append(entry.count, to: &buffer)
+        RecordFraming.append(contentSize: 8 + entries.count * entrySize, to: &buffer) { writer in
+            writer.put(generation)
+            for entry in entries {
+                writer.put(entry.key.destination)
+                writer.put(entry.key.sequence)
+                writer.put(entry.count)
+            }
         }
-        RecordFraming.seal(&buffer, recordAt: start)
     }
 
     /// Reads the records of one log file from its start, calling `body` for each, in order.
@@ -79,9 +77,5 @@ enum DeliveryLogRecord {
             offset += 8 + length
         }
         return offset
-    }
-
-    private static func append<T: FixedWidthInteger>(_ value: T, to buffer: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
     }
 }

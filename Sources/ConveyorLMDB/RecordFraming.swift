@@ -14,6 +14,19 @@ enum RecordFraming {
     /// The bytes before a record's contents.
     static let headerSize = 8
 
+    /// Appends one record of `contentSize` bytes to `buffer`: `fill` stores the contents, field by
+    /// field, through one pointer (appending them one by one cost more than the checksum), then the
+    /// length and the checksum are filled in.
+    static func append(contentSize: Int, to buffer: inout [UInt8], _ fill: (inout FieldWriter) -> Void) {
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: headerSize + contentSize))
+        buffer.withUnsafeMutableBytes { raw in
+            var writer = FieldWriter(raw: raw, position: start + headerSize)
+            fill(&writer)
+        }
+        seal(&buffer, recordAt: start)
+    }
+
     /// Fills in the length and the checksum of the record that starts at `start` in `buffer` and
     /// runs to its end (written with eight placeholder bytes first).
     static func seal(_ buffer: inout [UInt8], recordAt start: Int) {
@@ -40,5 +53,24 @@ enum RecordFraming {
         let checksum = CRC32.checksum(
             contents, continuing: CRC32.checksum(UnsafeRawBufferPointer(rebasing: file[offset..<(offset + 4)])))
         return checksum == stored ? contents : nil
+    }
+}
+
+/// Stores little-endian fields one after another into a buffer sized for them (see
+/// ``RecordFraming/append(contentSize:to:_:)``).
+struct FieldWriter {
+    let raw: UnsafeMutableRawBufferPointer
+    var position: Int
+
+    mutating func put<T: FixedWidthInteger>(_ value: T) {
+        raw.storeBytes(of: value.littleEndian, toByteOffset: position, as: T.self)
+        position += MemoryLayout<T>.size
+    }
+
+    mutating func put(_ bytes: ArraySlice<UInt8>) {
+        bytes.withUnsafeBytes { source in
+            UnsafeMutableRawBufferPointer(rebasing: raw[position..<(position + source.count)]).copyMemory(from: source)
+        }
+        position += bytes.count
     }
 }
