@@ -137,10 +137,10 @@ extension LMDBStore {
     /// The disk starts writing a record of ``CommitLog/writebackThreshold`` bytes or more at once
     /// (``FileStoreIO/startWriteback(_:offset:length:)``) and the changes are applied meanwhile,
     /// before the sync rather than after it, which takes them off the time every committer of the
-    /// group waits. A page read during the sync may so
-    /// return a message whose send is still committing: the broker does not add those twice (see
-    /// `MessageQueue.beginTransit`). A change applied cannot be taken back: if the sync fails, the
-    /// store stops writing (``Core/syncFailure``).
+    /// group waits. A page read during the sync may so return a message whose send is still
+    /// committing: the broker does not add those twice (see `MessageQueue.beginTransit`). A change
+    /// applied cannot be taken back: if the sync fails, the store stops writing
+    /// (``Core/syncFailure``).
     /// - Returns: The record, or `nil` if there was nothing to write.
     /// - Throws: ``ConveyorError/Code/storage`` if the record cannot be written; nothing of the
     ///   group is applied then.

@@ -1,5 +1,4 @@
 import Dispatch
-import Foundation
 import Logging
 import Synchronization
 
@@ -63,7 +62,7 @@ public final class Broker: Sendable {
         // shared reference count.
         self.origin = "cv" + String(UInt32.random(in: .min ... .max), radix: 16)
         // Concurrent, so that commits of different sessions overlap and a group-committing store can
-        // share one fsync among them; each session still awaits its own commits in order.
+        // share one fsync among them (see writeToStore); each session still awaits its own commits.
         self.blockingCommits = store.commitMayBlock
             ? DispatchQueue(label: "conveyor.store-commits", attributes: .concurrent) : nil
         self.recordingDeliveriesMayBlock = store.recordingDeliveriesMayBlock
@@ -695,6 +694,8 @@ public final class Broker: Sendable {
     func commit(sends: [PendingSend], acknowledgements: [Delivery]) async throws(ConveyorError) {
         var batch = StoreBatch()
         var placements: [Placement] = []
+        // The placements by queue, once routed.
+        var queues: [(queue: MessageQueue, placements: [Int])] = []
         var admitted: [(SendTarget, String)] = []
         placements.reserveCapacity(sends.count)
         batch.operations.reserveCapacity(sends.count + acknowledgements.count)
@@ -710,7 +711,8 @@ public final class Broker: Sendable {
                 }
                 for queue in routed { placements.append(Placement(queue: queue, send: index)) }
             }
-            for (queue, indices) in Self.byQueue(placements) {
+            queues = Self.byQueue(placements)
+            for (queue, indices) in queues {
                 queue.beginTransit(indices.lazy.map { sends[placements[$0].send].entry }.filter(\.isPersistent).map(\.sequence))
             }
             for index in placements.indices where placements[index].queue.isLimited {
@@ -726,7 +728,7 @@ public final class Broker: Sendable {
             }
             if !batch.isEmpty { try await commit(batch) }
         } catch {
-            for (queue, indices) in Self.byQueue(placements) {
+            for (queue, indices) in queues {
                 queue.cancelTransit(indices.lazy.map { sends[placements[$0].send].entry }.filter(\.isPersistent).map(\.sequence))
             }
             for placement in placements where placement.reserved {
@@ -744,7 +746,7 @@ public final class Broker: Sendable {
         // One clock reading for the whole transaction rather than one per message.
         let now = WallClock.nowMillis()
         var run: [QueueEntry] = []
-        for (queue, indices) in Self.byQueue(placements) {
+        for (queue, indices) in queues {
             // Runs of sends with room reserved, or not (a queue's are mostly all one or the other).
             var start = 0
             while start < indices.count {
