@@ -84,7 +84,7 @@ struct CommitLog {
         fileprivate let descriptor: Int32
         fileprivate let path: String
         fileprivate let offset: Int
-        let length: Int
+        fileprivate let length: Int
     }
 
     /// Writes one record of `operations` after the others (one `pwrite`, no sync). Until
@@ -100,12 +100,6 @@ struct CommitLog {
         if buffer.capacity > 1 << 20 { buffer = [] }
         return record
     }
-
-    /// The record size from which a group commit starts the disk's write before applying the
-    /// record's changes (``startWriteback(_:)``): below it (W2's records of a send and an
-    /// acknowledgement) there is next to nothing to overlap, and the call is one more system call.
-    /// (W6's drain, records of 100 removals of ~2 KB, measured the same with and without it.)
-    static let writebackThreshold = 1 << 10
 
     /// Starts the disk writing a record, without waiting (see ``FileStoreIO/startWriteback(_:offset:length:)``).
     static func startWriteback(_ record: WrittenRecord) {

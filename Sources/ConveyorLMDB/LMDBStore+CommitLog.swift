@@ -134,13 +134,12 @@ extension LMDBStore {
     /// logged since the last fold when the group syncs, and applies them to the pending changes.
     /// Then ``finishLogging(_:syncs:)`` syncs the record.
     ///
-    /// The disk starts writing a record of ``CommitLog/writebackThreshold`` bytes or more at once
-    /// (``FileStoreIO/startWriteback(_:offset:length:)``) and the changes are applied meanwhile,
-    /// before the sync rather than after it, which takes them off the time every committer of the
-    /// group waits. A page read during the sync may so return a message whose send is still
-    /// committing: the broker does not add those twice (see `MessageQueue.beginTransit`). A change
-    /// applied cannot be taken back: if the sync fails, the store stops writing
-    /// (``Core/syncFailure``).
+    /// The disk starts writing the record at once (``FileStoreIO/startWriteback(_:offset:length:)``)
+    /// and the changes are applied meanwhile, before the sync rather than after it, which takes
+    /// them off the time every committer of the group waits. A page read during the sync may so
+    /// return a message whose send is still committing: the broker does not add those twice (see
+    /// `MessageQueue.beginTransit`). A change applied cannot be taken back: if the sync fails, the
+    /// store stops writing (``Core/syncFailure``).
     /// - Returns: The record, or `nil` if there was nothing to write.
     /// - Throws: ``ConveyorError/Code/storage`` if the record cannot be written; nothing of the
     ///   group is applied then.
@@ -172,7 +171,7 @@ extension LMDBStore {
             operations.append(.foldedDeliveries(generation: fold.generation))
         }
         guard !operations.isEmpty, let record = try core.commitLog?.write(operations) else { return nil }
-        if syncs, record.length >= CommitLog.writebackThreshold { CommitLog.startWriteback(record) }
+        if syncs { CommitLog.startWriteback(record) }
         core.commitLog?.count(record)
         for operation in operations { core.pending.apply(operation) }
         return LoggedGroup(record: record, fold: fold)

@@ -508,6 +508,55 @@ struct FileStoreTests {
         #expect(fromScan.messages[orders]?.count == expectedInOrders.count)
     }
 
+    /// A durable group's records reach the index while the disk writes them: a page read during
+    /// the sync does not wait for it and sees the group. A failed sync stops the store.
+    @Test
+    func aReadDuringASyncSeesTheGroupAndAFailedSyncStopsTheStore() async throws {
+        let directory = JournalDirectory()
+        let orders = StoreQueueKey.queue("orders")
+        enum SyncBehaviour { case normal, held, failing }
+        let behaviour = Mutex(SyncBehaviour.normal)
+        let inSync = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        var options = FileStore.Options(durability: .sync)
+        options.beforeJournalSync = { () throws(ConveyorError) in
+            switch behaviour.withLock({ $0 }) {
+            case .normal: break
+            case .held:
+                inSync.signal()
+                release.wait()
+            case .failing: throw ConveyorError(.storage, "injected sync failure")
+            }
+        }
+        @Sendable func add(_ sequence: UInt64) -> StoreBatch {
+            StoreBatch([.add(StoredMessage(sequence: sequence, message: storedMessage(sequence), targets: [orders]))])
+        }
+        let store = FileStore(directory: directory.url, options: options)
+        _ = try store.open()
+        try store.commit(add(1))
+        try store.commit(add(2))
+
+        behaviour.withLock { $0 = .held }
+        let committed = Task.detached { try store.commit(StoreBatch([.remove(sequence: 1, from: orders)])) }
+        #expect(inSync.wait(timeout: .now() + 5) == .success, "the commit reached its sync")
+        #expect(try store.messages(in: orders, after: 0, limit: 10).map(\.sequence) == [2])
+        behaviour.withLock { $0 = .normal }
+        release.signal()
+        try await committed.value
+
+        behaviour.withLock { $0 = .failing }
+        #expect(throws: ConveyorError.self) { try store.commit(add(3)) }
+        behaviour.withLock { $0 = .normal }
+        let later = #expect(throws: ConveyorError.self) { try store.commit(add(4)) }
+        #expect(later?.message.contains("injected sync failure") == true, "the store stopped at the failed sync")
+        store.close()
+
+        // Whether record 3 reached the disk was unknown; 4 was never written.
+        let sequences = try recover(directory).messages[orders]?.map(\.sequence) ?? []
+        #expect(sequences.first == 2)
+        #expect(!sequences.contains(1) && !sequences.contains(4))
+    }
+
     /// Durable commits sync outside the store's lock while delivery records and background
     /// compaction go on. A compaction between a commit's append and its index update would copy
     /// forward a message that commit removes — after the removal — and bring it back on reopen.

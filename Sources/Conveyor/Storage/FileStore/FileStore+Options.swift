@@ -12,6 +12,9 @@ extension FileStore {
         /// acknowledgements leave them mostly dead (`true` by default). ``FileStore/compact()``
         /// compacts on demand either way.
         public var compactsAutomatically: Bool
+        /// Called by a durable group commit right before it syncs its records, without the store's
+        /// lock; tests hold the sync there, or throw to play a failed sync.
+        package var beforeJournalSync: (@Sendable () throws(ConveyorError) -> Void)?
 
         /// Creates options.
         /// - Parameters:

@@ -211,25 +211,36 @@ public final class FileStore: MessageStore {
     private var preallocation: UInt64 { UInt64(min(4 << 20, options.segmentSize / 16)) }
 
     /// Appends the batches as one write and syncs it without holding the store's lock, so that
-    /// page reads and delivery records go on during the sync; the index learns of the batches once
-    /// they are on disk.
+    /// page reads and delivery records go on during the sync.
+    ///
+    /// The disk starts writing the records at once (``FileStoreIO/startWriteback(_:offset:length:)``)
+    /// and the index takes them in meanwhile, before the sync rather than after it, which takes that
+    /// work off the time every committer of the group waits. A page read during the sync may so
+    /// return a message whose send is still committing: the broker does not add those twice (see
+    /// `MessageQueue.beginTransit`). If the sync fails, the records' fate is unknown and the index
+    /// has them: the store stops (every later write fails) until it is reopened.
     ///
     /// `durableWrites` keeps compaction out until the index has them: a compaction record written
     /// between this append and the index update could otherwise copy forward a message this group
     /// removes, after the removal, and bring it back on recovery.
     private func writeDurably(_ batches: [EncodedBatch]) throws(ConveyorError) {
         try durableWrites.withLock { (_) throws(ConveyorError) in
-            guard let appended = try core.withLock({ (core) throws(ConveyorError) in try append(batches, in: &core) }) else {
-                return
-            }
-            let synced = Result { () throws(ConveyorError) in try appended.segment.sync() }
-            try core.withLock { (core) throws(ConveyorError) in
-                if case .failure(let error) = synced {
-                    // The record's fate is unknown after a failed sync: stop.
-                    core.failure = error
-                    throw error
-                }
+            let appended = try core.withLock { (core) throws(ConveyorError) -> AppendedRecords? in
+                guard let appended = try append(batches, in: &core) else { return nil }
+                FileStoreIO.startWriteback(
+                    appended.segment.descriptor, offset: Int(appended.groupStart),
+                    length: Int(appended.segment.size - appended.groupStart))
                 apply(appended, to: &core)
+                return appended
+            }
+            guard let appended else { return }
+            do throws(ConveyorError) {
+                try options.beforeJournalSync?()
+                try appended.segment.sync()
+            } catch {
+                // The records' fate is unknown after a failed sync, and the index has them: stop.
+                core.withLock { $0.failure = error }
+                throw error
             }
         }
     }
