@@ -49,7 +49,10 @@ struct CrashRecoveryTests {
         if kind == .file {
             segmentFiles = TornTail.segmentNames(in: directory).count
             torn = try TornTail.tear(directory)
-            #expect(torn != nil, "the journal has a last segment whose tail can be torn")
+            // Nothing to tear when the final kill landed while the store was starting a segment,
+            // before its header was written: the reopen below must cope with that file instead.
+            #expect(torn != nil || TornTail.lastSegmentHasNoHeader(in: directory),
+                    "the journal has a last segment whose tail can be torn")
         }
 
         // Reopen in this process and compare what the store holds with the journal.
@@ -158,6 +161,14 @@ struct TornTail: CustomStringConvertible {
     let tornBytes: [UInt8]
 
     var description: String { "at offset \(validEnd) of \(URL(fileURLWithPath: path).lastPathComponent) (\(tornBytes.count) bytes)" }
+
+    /// Whether the last segment file is shorter than a segment header (created, not yet written).
+    static func lastSegmentHasNoHeader(in directory: URL) -> Bool {
+        guard let name = segmentNames(in: directory).last,
+              let size = try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)[.size] as? NSNumber
+        else { return false }
+        return size.intValue < JournalSegment.headerSize
+    }
 
     static func segmentNames(in directory: URL) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
