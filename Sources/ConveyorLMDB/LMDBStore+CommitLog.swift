@@ -89,6 +89,8 @@ extension LMDBStore {
             last = (queue, found)
             return found
         }
+        // And the messages of a transaction mostly go to the same queues: one list of IDs for them.
+        var lastAdded: (targets: [StoreQueueKey], destinations: [UInt64])?
         for batch in batches {
             var added = 0
             for operation in batch.batch.operations {
@@ -98,10 +100,15 @@ extension LMDBStore {
                     if core.checkpointFailure != nil { return nil }
                     addedBytes += PendingChanges.footprint(of: stored.message)
                     var destinations: [UInt64] = []
-                    destinations.reserveCapacity(stored.targets.count)
-                    for target in stored.targets {
-                        guard let id = id(of: target) else { return nil }
-                        if !destinations.contains(id) { destinations.append(id) }
+                    if let lastAdded, lastAdded.targets == stored.targets {
+                        destinations = lastAdded.destinations
+                    } else {
+                        destinations.reserveCapacity(stored.targets.count)
+                        for target in stored.targets {
+                            guard let id = id(of: target) else { return nil }
+                            if !destinations.contains(id) { destinations.append(id) }
+                        }
+                        lastAdded = (stored.targets, destinations)
                     }
                     operations.append(.add(
                         sequence: stored.sequence, message: stored.message, encoded: batch.messages[added], destinations: destinations))
