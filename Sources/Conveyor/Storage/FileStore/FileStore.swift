@@ -218,7 +218,8 @@ public final class FileStore: MessageStore {
     /// work off the time every committer of the group waits. A page read during the sync may so
     /// return a message whose send is still committing: the broker does not add those twice (see
     /// `MessageQueue.beginTransit`). If the sync fails, the records' fate is unknown and the index
-    /// has them: the store stops (every later write fails) until it is reopened.
+    /// has them: the store stops (every later write fails) until it is reopened, and the records
+    /// are spoiled so that the reopen does not apply them.
     ///
     /// `durableWrites` keeps compaction out until the index has them: a compaction record written
     /// between this append and the index update could otherwise copy forward a message this group
@@ -239,6 +240,10 @@ public final class FileStore: MessageStore {
                 try appended.segment.sync()
             } catch {
                 // The records' fate is unknown after a failed sync, and the index has them: stop.
+                // Their first header is zeroed (if that write still works), so that a reopen cuts
+                // them off as a torn tail instead of applying a commit reported failed.
+                let zeros = [UInt8](repeating: 0, count: JournalRecord.headerSize)
+                _ = zeros.withUnsafeBytes { FileStoreIO.writeAll(appended.segment.descriptor, $0, at: appended.groupStart) }
                 core.withLock { $0.failure = error }
                 throw error
             }
