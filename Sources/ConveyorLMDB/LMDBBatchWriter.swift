@@ -29,14 +29,10 @@ struct LMDBBatchWriter {
     /// Applies every operation of `batch`, in order, writing the messages it adds as they were
     /// encoded.
     mutating func apply(_ batch: EncodedBatch) throws(LMDBError) {
-        var added = 0
+        var messages = batch.messages.makeIterator()
         for operation in batch.batch.operations {
-            if case .add(let stored) = operation {
-                try add(stored, encoded: batch.messages[added])
-                added += 1
-            } else {
-                try apply(operation)
-            }
+            // One encoding per addition, in order (see EncodedBatch).
+            try apply(operation) { messages.next() ?? ArraySlice(MessageCodec.encode($0.message)) }
         }
     }
 
@@ -50,11 +46,11 @@ struct LMDBBatchWriter {
         }
     }
 
-    private mutating func apply(_ operation: StoreOperation) throws(LMDBError) {
+    /// Applies one operation; `encoding` gives the encoding of a message it adds.
+    private mutating func apply(_ operation: StoreOperation, encoding: (StoredMessage) -> ArraySlice<UInt8>) throws(LMDBError) {
         switch operation {
         case .add(let stored):
-            // ``apply(_:)`` passes the batch's encoding instead.
-            try add(stored, encoded: ArraySlice(MessageCodec.encode(stored.message)))
+            try add(stored, encoded: encoding(stored))
         case .remove(let sequence, let key):
             guard let destination = try destinationID(key, create: false) else { return }
             let removed = try LMDBKey.with(destination: destination, sequence: sequence) { (key) throws(LMDBError) in
