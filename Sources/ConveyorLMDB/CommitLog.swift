@@ -26,7 +26,8 @@ import Darwin
 /// epoch after the stored one from the file's start and stops at the first record that is torn,
 /// damaged or of another epoch: older records left behind are in the database already. Writing
 /// over blocks the file already has also makes each sync cheaper than one that grows the file
-/// (no change to its size to commit).
+/// (no change to its size to commit); for the same reason the file is kept filled with zeros
+/// ``preallocationStep`` ahead of the records, which a replay stops at like a torn record.
 ///
 /// A plain value kept in the store's state: only the holder of the store's lock writes to it. A
 /// group commit writes its record under that lock, syncs it without it (so that reads go on during
@@ -45,6 +46,10 @@ struct CommitLog {
     static let overflowThreshold = 64 << 20
     /// A file grown past this is cut when a checkpoint empties it.
     static let truncationThreshold = 16 << 20
+    /// How far ahead of the records the file is kept filled with zeros (see
+    /// ``FileStoreIO/writeZeros(_:from:to:)``): a record written over blocks the file already
+    /// has syncs about twice as fast as one that grows it.
+    static let preallocationStep = 1 << 20
 
     let path: String
     private let descriptor: Int32
@@ -93,12 +98,23 @@ struct CommitLog {
     mutating func write(_ operations: [LoggedOperation]) throws(ConveyorError) -> WrittenRecord {
         buffer.removeAll(keepingCapacity: true)
         CommitLogRecord.encode(operations, epoch: epoch, into: &buffer)
+        if size + buffer.count > extent { try preallocate(to: size + buffer.count + Self.preallocationStep) }
         let written = buffer.withUnsafeBytes { FileStoreIO.writeAll(descriptor, $0, at: UInt64(size)) }
         if !written { throw Self.failure("write to", errno, path: path) }
         extent = max(extent, size + buffer.count)
         let record = WrittenRecord(descriptor: descriptor, path: path, offset: size, length: buffer.count)
         if buffer.capacity > 1 << 20 { buffer = [] }
         return record
+    }
+
+    /// Fills the file with zeros from its end up to `target` and syncs them. A replay stops at
+    /// the zeros after the last record, as at a torn one.
+    private mutating func preallocate(to target: Int) throws(ConveyorError) {
+        guard FileStoreIO.writeZeros(descriptor, from: UInt64(extent), to: UInt64(target)) else {
+            throw Self.failure("extend", errno, path: path)
+        }
+        guard fdatasync(descriptor) == 0 else { throw Self.failure("sync", errno, path: path) }
+        extent = target
     }
 
     /// Starts the disk writing a record, without waiting (see ``FileStoreIO/startWriteback(_:offset:length:)``).

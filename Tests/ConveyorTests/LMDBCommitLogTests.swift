@@ -177,6 +177,25 @@ struct LMDBCommitLogTests {
     }
 
     @Test
+    func theLogIsFilledWithZerosAheadOfItsRecordsAndAReplayStopsAtThem() throws {
+        let (directory, store) = try openStoreHoldingMessage1()
+        defer { store.close() }
+        try store.commit(add(2...4))
+        let logBytes = store.commitLogStateForTesting().logBytes
+        let file = try Data(contentsOf: directory.url.appendingPathComponent(CommitLog.fileName))
+        // Records then written over allocated blocks sync data only, without the file's size.
+        #expect(file.count >= logBytes + CommitLog.preallocationStep)
+        #expect(file[logBytes...].allSatisfy { $0 == 0 })
+
+        try store.commit(add(5...5))
+        #expect(try Data(contentsOf: directory.url.appendingPathComponent(CommitLog.fileName)).count == file.count,
+                "the next record goes into the zeros")
+        let crashed = try crashCopy(of: directory)
+        let contents = try LMDBStore(directory: crashed.url).openAndReadAll()
+        #expect(contents.messages[orders].map { $0.map(\.sequence) } == [1, 2, 3, 4, 5])
+    }
+
+    @Test
     func recordsOfAnEpochAlreadyCheckpointedAreNotReplayed() throws {
         let (directory, store) = try openStoreHoldingMessage1()
         defer { store.close() }
