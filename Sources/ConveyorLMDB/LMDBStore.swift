@@ -279,6 +279,16 @@ public final class LMDBStore: MessageStore {
         didCommit(batch)
     }
 
+    /// Hands the batch to a group commit whose leader waits for one more committer (see
+    /// ``MessageStore/commitWithoutBlocking(_:completion:)``); in the durable modes only.
+    public func commitWithoutBlocking(_ batch: StoreBatch, completion: @escaping @Sendable (Result<Void, ConveyorError>) -> Void) -> Bool {
+        guard options.durability != .osBuffered, !batch.isEmpty, group.awaitsOneMore else { return false }
+        return group.handOff(EncodedBatch(batch)) { result in
+            if case .success = result { self.didCommit(batch) }
+            completion(result)
+        }
+    }
+
     /// Commits through the group commit (or, OS-buffered, at once); `needsSync: false` for delivery
     /// counts that may skip the meta page's sync (see ``recordDeliveries(_:)``).
     func commit(_ batch: StoreBatch, needsSync: Bool) throws(ConveyorError) {

@@ -89,4 +89,60 @@ struct GroupCommitTests {
         #expect(!group.isLingering)
         #expect(group.pendingCount == 0)
     }
+
+    @Test
+    func aBatchHandedToTheLingeringLeaderIsWrittenByItWithoutBlockingItsCommitter() async throws {
+        let group = GroupCommit<StoreBatch>(adaptiveLinger: .seconds(10))
+        // Nobody lingers yet: the hand-off takes nothing.
+        #expect(!group.handOff(Self.batch(of: 1)) { _ in Issue.record("a batch not taken was completed") })
+        #expect(group.pendingCount == 0)
+
+        let log = await commitBehindAHeldWrite(group)
+        #expect(await waitUntil { group.isLingering })
+        #expect(group.awaitsOneMore)
+        let outcome = Mutex<Result<Void, ConveyorError>?>(nil)
+        let taken = group.handOff(Self.batch(of: 1)) { result in outcome.withLock { $0 = result } }
+        #expect(taken)
+        // The leader, woken, writes both batches as one group and calls the committer back; the
+        // committer's thread never waited (the hand-off returned before the write).
+        #expect(await waitUntil { log.hasSecondReturned && outcome.withLock { $0 != nil } })
+        #expect(log.written == [1, 2])
+        #expect(throws: Never.self) { try outcome.withLock { $0 }?.get() }
+        #expect(!group.isLingering)
+        #expect(group.pendingCount == 0)
+    }
+
+    @Test
+    func aHandedOffBatchGetsTheGroupsFailure() async throws {
+        let group = GroupCommit<StoreBatch>(adaptiveLinger: .seconds(10))
+        let held = DispatchSemaphore(value: 0)
+        let writing = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? group.commit(Self.batch(of: 1)) { batches, _ in
+                writing.signal()
+                held.wait()
+                return batches.map { _ in .success(()) }
+            }
+        }
+        writing.wait()
+        let leaderError = Mutex<ConveyorError?>(nil)
+        Thread.detachNewThread {
+            do throws(ConveyorError) {
+                try group.commit(Self.batch(of: 1)) { batches, _ in
+                    batches.map { _ in .failure(ConveyorError(.storage, "disk full")) }
+                }
+            } catch {
+                leaderError.withLock { $0 = error }
+            }
+        }
+        #expect(await waitUntil { group.pendingCount == 1 })
+        held.signal()
+        #expect(await waitUntil { group.isLingering })
+        let outcome = Mutex<Result<Void, ConveyorError>?>(nil)
+        #expect(group.handOff(Self.batch(of: 1)) { result in outcome.withLock { $0 = result } })
+        #expect(await waitUntil { outcome.withLock { $0 != nil } && leaderError.withLock { $0 != nil } })
+        let error = #expect(throws: ConveyorError.self) { try outcome.withLock { $0 }?.get() }
+        #expect(error?.message == "disk full")
+        #expect(leaderError.withLock { $0 }?.message == "disk full")
+    }
 }

@@ -196,6 +196,17 @@ struct LMDBCommitLogTests {
     }
 
     @Test
+    func aCommitIsTakenWithoutBlockingOnlyByAGroupWaitingForIt() throws {
+        let (_, store) = try openStoreHoldingMessage1()
+        defer { store.close() }
+        // No group commit is waiting for a committer: the caller must commit on a thread that may
+        // block, and nothing was stored.
+        #expect(!store.commitWithoutBlocking(add(2...2)) { _ in Issue.record("a batch not taken was completed") })
+        #expect(try sequencesAndCounts(store) == [1: 0])
+        #expect(!MemoryStore().commitWithoutBlocking(add(2...2)) { _ in Issue.record("the memory store took a batch") })
+    }
+
+    @Test
     func recordsOfAnEpochAlreadyCheckpointedAreNotReplayed() throws {
         let (directory, store) = try openStoreHoldingMessage1()
         defer { store.close() }

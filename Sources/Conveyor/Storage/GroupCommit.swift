@@ -16,6 +16,10 @@ import Synchronization
 /// a leader waits for the committers it expects, the last of them writes the group itself rather
 /// than wake the leader to write it, and the leader, still asleep, gets its result like the others:
 /// the group is written one thread wake-up sooner.
+///
+/// A committer that must not block (a task on Swift's cooperative pool) can instead hand its batch
+/// to a leader waiting for it (``handOff(_:needsSync:completion:)``): the leader writes the group
+/// at once and calls the committer back, and the committer's thread never leaves its pool.
 package final class GroupCommit<Batch: Sendable>: Sendable {
     /// One waiting committer.
     private final class Waiter: Sendable {
@@ -53,7 +57,19 @@ package final class GroupCommit<Batch: Sendable>: Sendable {
     private struct Pending {
         let batch: Batch
         let needsSync: Bool
-        let waiter: Waiter
+        let committer: Committer
+    }
+
+    /// Who waits for a batch's result.
+    private enum Committer {
+        /// A thread blocked in ``commit(_:needsSync:write:)``.
+        case waiting(Waiter)
+        /// A committer that handed its batch off and is called back.
+        case handedOff(@Sendable (Result<Void, ConveyorError>) -> Void)
+
+        var waiter: Waiter? {
+            if case .waiting(let waiter) = self { waiter } else { nil }
+        }
     }
 
     private struct State {
@@ -126,7 +142,7 @@ package final class GroupCommit<Batch: Sendable>: Sendable {
     ) throws(ConveyorError) {
         let waiter = Waiter()
         let leads = state.withLock { state in
-            state.pending.append(Pending(batch: batch, needsSync: needsSync, waiter: waiter))
+            state.pending.append(Pending(batch: batch, needsSync: needsSync, committer: .waiting(waiter)))
             if state.isLeading {
                 // The last committer a waiting leader expects takes the group over.
                 guard state.lingering != nil, state.pending.count >= state.expected else { return false }
@@ -150,16 +166,20 @@ package final class GroupCommit<Batch: Sendable>: Sendable {
                 return true
             }
             if waits {
-                // Woken, it was taken over, and this is its result; still lingering when the wait
-                // ends, it writes what came; neither, it was taken over just then.
+                // Woken with a result, it was taken over; woken to lead, a batch was handed to it;
+                // still lingering when the wait ends, it writes what came; none of these, it was
+                // taken over or handed a batch just then, and is about to be woken.
                 let deadline = DispatchTime.now() + .microseconds(Int(Self.microseconds(adaptiveLinger)))
-                if case .done(let result) = waiter.wait(until: deadline) { return try result.get() }
-                let takenOver = state.withLock { state in
-                    guard state.lingering === waiter else { return true }
-                    state.lingering = nil
-                    return false
+                var outcome = waiter.wait(until: deadline)
+                if outcome == nil {
+                    let isWoken = state.withLock { state in
+                        guard state.lingering === waiter else { return true }
+                        state.lingering = nil
+                        return false
+                    }
+                    if isWoken { outcome = waiter.wait() }
                 }
-                if takenOver, case .done(let result) = waiter.wait() { return try result.get() }
+                if case .done(let result)? = outcome { return try result.get() }
             }
         }
         let group = state.withLock { state in
@@ -171,10 +191,10 @@ package final class GroupCommit<Batch: Sendable>: Sendable {
         if syncs { syncedWriteCount.add(1, ordering: .relaxed) }
         var own: Result<Void, ConveyorError> = .failure(ConveyorError(.storage, "a group commit lost a batch"))
         for (pending, result) in zip(group, results) {
-            if pending.waiter === waiter {
-                own = result
-            } else {
-                pending.waiter.wake(.done(result))
+            switch pending.committer {
+            case .waiting(let other) where other === waiter: own = result
+            case .waiting(let other): other.wake(.done(result))
+            case .handedOff(let completion): completion(result)
             }
         }
         // Hand the lead to the first committer that arrived meanwhile, if any.
@@ -182,13 +202,44 @@ package final class GroupCommit<Batch: Sendable>: Sendable {
             // Two committers taking turns (a group of one, one waiting) expect each other; but two
             // that both queued behind a group are still two, not three.
             state.expected = min(64, max(group.count, state.pending.count, min(2, group.count + state.pending.count)))
-            guard let first = state.pending.first else {
+            // Only a lingering leader takes a handed-off batch, so those waiting now are all blocked.
+            guard let first = state.pending.first?.committer.waiter else {
                 state.isLeading = false
                 return nil
             }
-            return first.waiter
+            return first
         }
         next?.wake(.lead)
         return try own.get()
+    }
+
+    /// Whether a leader is waiting for just one more committer: the case in which
+    /// ``handOff(_:needsSync:completion:)`` takes a batch (a hint, for a committer deciding whether
+    /// to prepare one; the hand-off itself decides).
+    package var awaitsOneMore: Bool {
+        state.withLock { $0.lingering != nil && $0.pending.count + 1 >= $0.expected }
+    }
+
+    /// Hands `batch` to the leader waiting for the committers it expects, if this is the last of
+    /// them, without blocking: the leader writes the group at once and calls `completion` with
+    /// this batch's result, on its own thread, before it returns. Meant for a committer on Swift's
+    /// cooperative pool, which must not block and would otherwise first move to another thread.
+    /// - Parameters:
+    ///   - batch: This committer's changes.
+    ///   - needsSync: As for ``commit(_:needsSync:write:)``.
+    ///   - completion: Called once with the outcome, if the batch was taken.
+    /// - Returns: Whether the batch was taken; if not, nothing happened, and the caller commits it
+    ///   with ``commit(_:needsSync:write:)`` on a thread that may block.
+    package func handOff(
+        _ batch: Batch, needsSync: Bool = true, completion: @escaping @Sendable (Result<Void, ConveyorError>) -> Void
+    ) -> Bool {
+        let leader = state.withLock { state -> Waiter? in
+            guard let lingering = state.lingering, state.pending.count + 1 >= state.expected else { return nil }
+            state.pending.append(Pending(batch: batch, needsSync: needsSync, committer: .handedOff(completion)))
+            state.lingering = nil
+            return lingering
+        }
+        leader?.wake(.lead)
+        return leader != nil
     }
 }

@@ -235,6 +235,22 @@ public protocol MessageStore: AnyObject, Sendable {
     ///   ``ConveyorError/Code/resourceAllocation`` when a storage limit is reached.
     func commit(_ batch: StoreBatch) throws(ConveyorError)
 
+    /// Commits a batch without blocking the calling thread, if a write already under way can take
+    /// it (in a disk store, a group commit's leader waiting for one more committer). Returns `true`
+    /// if it took the batch: `completion` is then called once, with what ``commit(_:)`` would
+    /// have returned or thrown, on the thread that wrote the batch. Returns `false`, having done
+    /// nothing, if the batch would have to wait or be written by the caller's thread.
+    ///
+    /// The broker tries this first for a store whose commits may block (``commitMayBlock``), from
+    /// Swift's cooperative pool, and calls ``commit(_:)`` on another thread only if it says no: a
+    /// transaction that completes a group then never changes threads to be written. The default
+    /// says no.
+    /// - Parameters:
+    ///   - batch: The changes.
+    ///   - completion: Called with the outcome if the batch was taken.
+    /// - Returns: Whether the batch was taken.
+    func commitWithoutBlocking(_ batch: StoreBatch, completion: @escaping @Sendable (Result<Void, ConveyorError>) -> Void) -> Bool
+
     /// Writes the delivery counts of messages about to be delivered (a batch of
     /// ``StoreOperation/setDeliveryCount(sequence:in:count:)`` operations), so that if the process
     /// crashes before they are acknowledged they come back flagged redelivered.
@@ -253,6 +269,11 @@ public protocol MessageStore: AnyObject, Sendable {
 }
 
 extension MessageStore {
+    /// Takes no batch: the broker commits through ``commit(_:)``.
+    public func commitWithoutBlocking(_ batch: StoreBatch, completion: @escaping @Sendable (Result<Void, ConveyorError>) -> Void) -> Bool {
+        false
+    }
+
     /// ``commitMayBlock``: a store that records deliveries by committing them blocks as a commit does.
     public var recordingDeliveriesMayBlock: Bool { commitMayBlock }
 

@@ -171,6 +171,13 @@ public final class FileStore: MessageStore {
         }
     }
 
+    /// Hands the batch to a group commit whose leader waits for one more committer (see
+    /// ``MessageStore/commitWithoutBlocking(_:completion:)``); in the durable modes only.
+    public func commitWithoutBlocking(_ batch: StoreBatch, completion: @escaping @Sendable (Result<Void, ConveyorError>) -> Void) -> Bool {
+        guard options.durability != .osBuffered, !batch.isEmpty, group.awaitsOneMore else { return false }
+        return group.handOff(EncodedBatch(batch), completion: completion)
+    }
+
     /// Appends the delivery counts to the journal without a sync: the write reaches the operating
     /// system before this returns (so a crash of the process keeps it), and the next durable commit's
     /// sync, which flushes everything written before it, makes it safe from a power loss. A power
