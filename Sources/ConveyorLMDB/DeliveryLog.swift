@@ -300,8 +300,14 @@ final class DeliveryLog: Sendable {
         state.withLock { state in
             guard !state.files.isEmpty else { return }
             state.foldedGeneration = max(state.foldedGeneration, fold.generation)
-            for entry in fold.entries where state.overlay[entry.key] == entry.count {
-                state.overlay[entry.key] = nil
+            if state.appendedGeneration <= fold.generation {
+                // Nothing was logged since the fold began: the overlay holds exactly the fold's
+                // counts. (A consumer's commit mostly comes here, on its way back to the consumer.)
+                state.overlay.removeAll(keepingCapacity: true)
+            } else {
+                for entry in fold.entries where state.overlay[entry.key] == entry.count {
+                    state.overlay[entry.key] = nil
+                }
             }
             for index in state.files.indices {
                 let file = state.files[index]

@@ -216,6 +216,12 @@ extension LMDBStore: SharedMessageStore {
 
     /// What a shared store does after a batch is stored; see ``commit(_:)``.
     func didCommit(_ batch: StoreBatch) {
+        guard isSharedAcrossProcesses else {
+            if batch.operations.contains(where: \.changesSubscriptions) {
+                localSubscriptionGeneration.add(1, ordering: .sequentiallyConsistent)
+            }
+            return
+        }
         var removed: [(key: StoreQueueKey, sequence: UInt64)] = []
         var dropped: [StoreQueueKey] = []
         var adds = false
@@ -231,10 +237,6 @@ extension LMDBStore: SharedMessageStore {
                 dropped.append(.subscription(key))
             case .purge(let key): dropped.append(key)
             }
-        }
-        guard isSharedAcrossProcesses else {
-            if subscriptions { localSubscriptionGeneration.add(1, ordering: .sequentiallyConsistent) }
-            return
         }
         guard adds || subscriptions || !removed.isEmpty || !dropped.isEmpty else { return }
         let (removals, drops) = core.withLock { core in
@@ -403,6 +405,16 @@ extension LMDBStore: SharedMessageStore {
             return try session.claims.read { (table) throws(LMDBError) in
                 try table.claimant(destination: destination, sequence: sequence)
             }
+        }
+    }
+}
+
+private extension StoreOperation {
+    /// Whether the operation saves or deletes a durable subscription.
+    var changesSubscriptions: Bool {
+        switch self {
+        case .saveSubscription, .deleteSubscription: true
+        default: false
         }
     }
 }
