@@ -13,6 +13,8 @@ struct GroupCommitTests {
     final class Log: Sendable {
         let groups = Mutex<[Int]>([])
         let secondReturned = Atomic(false)
+        /// What the second committer's commit threw, if anything.
+        let secondError = Mutex<ConveyorError?>(nil)
 
         /// A write that records its group's size and succeeds.
         func write(_ batches: [StoreBatch], _ syncs: Bool) -> [Result<Void, ConveyorError>] {
@@ -32,8 +34,9 @@ struct GroupCommitTests {
     /// Commits a batch on a thread of its own and holds its write until a second batch (committed on
     /// another thread) is queued behind it. After that first group of one
     /// with one committer waiting, the group commit expects two committers at a time, so the second
-    /// committer, leading alone, is the one whose waiting the tests look at.
-    private func commitBehindAHeldWrite(_ group: GroupCommit<StoreBatch>) async -> Log {
+    /// committer, leading alone, is the one whose waiting the tests look at. With `failure`, the
+    /// second committer's write (of its whole group) fails with it.
+    private func commitBehindAHeldWrite(_ group: GroupCommit<StoreBatch>, failingWith failure: ConveyorError? = nil) async -> Log {
         let log = Log()
         let held = DispatchSemaphore(value: 0)
         let writing = DispatchSemaphore(value: 0)
@@ -46,7 +49,14 @@ struct GroupCommitTests {
         }
         writing.wait()
         Thread.detachNewThread {
-            try? group.commit(Self.batch(of: 1), write: log.write)
+            do throws(ConveyorError) {
+                try group.commit(Self.batch(of: 1)) { batches, syncs in
+                    guard let failure else { return log.write(batches, syncs) }
+                    return batches.map { _ in .failure(failure) }
+                }
+            } catch {
+                log.secondError.withLock { $0 = error }
+            }
             log.secondReturned.store(true, ordering: .sequentiallyConsistent)
         }
         await waitUntil { group.pendingCount == 1 }
@@ -115,34 +125,13 @@ struct GroupCommitTests {
     @Test
     func aHandedOffBatchGetsTheGroupsFailure() async throws {
         let group = GroupCommit<StoreBatch>(adaptiveLinger: .seconds(10))
-        let held = DispatchSemaphore(value: 0)
-        let writing = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            try? group.commit(Self.batch(of: 1)) { batches, _ in
-                writing.signal()
-                held.wait()
-                return batches.map { _ in .success(()) }
-            }
-        }
-        writing.wait()
-        let leaderError = Mutex<ConveyorError?>(nil)
-        Thread.detachNewThread {
-            do throws(ConveyorError) {
-                try group.commit(Self.batch(of: 1)) { batches, _ in
-                    batches.map { _ in .failure(ConveyorError(.storage, "disk full")) }
-                }
-            } catch {
-                leaderError.withLock { $0 = error }
-            }
-        }
-        #expect(await waitUntil { group.pendingCount == 1 })
-        held.signal()
+        let log = await commitBehindAHeldWrite(group, failingWith: ConveyorError(.storage, "disk full"))
         #expect(await waitUntil { group.isLingering })
         let outcome = Mutex<Result<Void, ConveyorError>?>(nil)
         #expect(group.handOff(Self.batch(of: 1)) { result in outcome.withLock { $0 = result } })
-        #expect(await waitUntil { outcome.withLock { $0 != nil } && leaderError.withLock { $0 != nil } })
+        #expect(await waitUntil { outcome.withLock { $0 != nil } && log.hasSecondReturned })
         let error = #expect(throws: ConveyorError.self) { try outcome.withLock { $0 }?.get() }
         #expect(error?.message == "disk full")
-        #expect(leaderError.withLock { $0 }?.message == "disk full")
+        #expect(log.secondError.withLock { $0 }?.message == "disk full")
     }
 }
