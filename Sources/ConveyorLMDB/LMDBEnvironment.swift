@@ -1,5 +1,11 @@
 import CLMDB
 import Conveyor
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// An open LMDB environment (one store directory) with its databases.
 ///
@@ -7,7 +13,13 @@ import Conveyor
 /// transaction under that lock, which is also what makes growing the map safe (LMDB allows
 /// `mdb_env_set_mapsize` only while no transaction of the process is active). Opened with
 /// `MDB_NOTLS`, so read transactions are not tied to the thread that began them.
-final class LMDBEnvironment {
+///
+/// The one exception is a page read that runs its read transaction without the store's lock
+/// (``beginUnlockedRead()``): LMDB lets read transactions run beside a write, and growing the
+/// map and closing wait until such reads have ended. Being `Sendable` also lets code running
+/// under the lock pass the environment along with values of the caller (a claim's filter) without
+/// the compiler tying the lock's state to the caller's region.
+final class LMDBEnvironment: @unchecked Sendable {
     /// The canonical store directory, for error messages.
     let path: String
     private let handle: OpaquePointer
@@ -17,6 +29,10 @@ final class LMDBEnvironment {
     private(set) var mapSize: Int
     private let maximumMapSize: Int
     private var isClosed = false
+    /// Read transactions running without the store's lock (see ``beginUnlockedRead()``).
+    private let unlockedReads = Atomic(0)
+    /// Called when a map growth or a close starts waiting for them (a test hook).
+    private var onWaitForUnlockedReads: (@Sendable () -> Void)?
 
     private init(path: String, handle: OpaquePointer, mapSize: Int, maximumMapSize: Int) {
         self.path = path
@@ -52,6 +68,7 @@ final class LMDBEnvironment {
         var info = MDB_envinfo()
         mdb_env_info(handle, &info)
         let environment = LMDBEnvironment(path: path, handle: handle, mapSize: info.me_mapsize, maximumMapSize: maximum)
+        environment.onWaitForUnlockedReads = options.onWaitForUnlockedReads
         do throws(ConveyorError) {
             let (databases, storedVersion) = try environment.write(action: "open") { (transaction) throws(LMDBError) in
                 let databases = try LMDBDatabases(opening: transaction)
@@ -85,6 +102,7 @@ final class LMDBEnvironment {
     /// Flushes (in the OS-buffered mode, where commits did not) and closes the environment.
     func close() {
         guard !isClosed else { return }
+        waitForUnlockedReads()
         isClosed = true
         mdb_env_sync(handle, 1)
         mdb_env_close(handle)
@@ -117,14 +135,46 @@ final class LMDBEnvironment {
         _ = mdb_reader_check(handle, &dead)
     }
 
+    /// Counts a read that is about to run without the store's lock. Call it under the store's lock
+    /// (so that no map growth or close is under way), then ``readUnlocked(_:)`` and
+    /// ``endUnlockedRead()``; meanwhile growing the map and closing wait.
+    func beginUnlockedRead() {
+        unlockedReads.add(1, ordering: .acquiring)
+    }
+
+    /// Ends what ``beginUnlockedRead()`` began; needs no lock.
+    func endUnlockedRead() {
+        unlockedReads.subtract(1, ordering: .releasing)
+    }
+
+    /// Waits until the reads running without the store's lock have ended (they take no lock to
+    /// end, so the caller may hold it).
+    private func waitForUnlockedReads() {
+        guard unlockedReads.load(ordering: .acquiring) > 0 else { return }
+        onWaitForUnlockedReads?()
+        while unlockedReads.load(ordering: .acquiring) > 0 { sched_yield() }
+    }
+
+    /// ``read(_:)`` for a read counted with ``beginUnlockedRead()``: it cannot adopt a map another
+    /// process grew (that needs every transaction of this process ended), and returns `nil` then.
+    func readUnlocked<R>(_ body: (LMDBTransaction) throws(any Error) -> R) throws(ConveyorError) -> R? {
+        try read(adoptingResizedMap: false, body)
+    }
+
     /// Runs `body` in a read-only transaction (a consistent snapshot).
     /// - Throws: ``ConveyorError/Code/storage`` for LMDB failures (naming the path) and whatever
     ///   ``ConveyorError`` the body throws.
     func read<R>(_ body: (LMDBTransaction) throws(any Error) -> R) throws(ConveyorError) -> R {
+        // Only a read that does not adopt a resized map returns nil.
+        try read(adoptingResizedMap: true, body)!
+    }
+
+    private func read<R>(adoptingResizedMap: Bool, _ body: (LMDBTransaction) throws(any Error) -> R) throws(ConveyorError) -> R? {
         while true {
             var transaction: OpaquePointer?
             let code = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &transaction)
             if code == MDB_MAP_RESIZED {
+                guard adoptingResizedMap else { return nil }
                 try adoptResizedMap()
                 continue
             }
@@ -197,8 +247,10 @@ final class LMDBEnvironment {
         }
     }
 
-    /// Doubles the map (up to the maximum). Only call with no transaction active.
+    /// Doubles the map (up to the maximum). Only call with no transaction active (this waits for
+    /// the reads running without the store's lock).
     private func grow(action: String) throws(ConveyorError) {
+        waitForUnlockedReads()
         guard mapSize < maximumMapSize else {
             throw ConveyorError(
                 .resourceAllocation,
@@ -216,6 +268,7 @@ final class LMDBEnvironment {
 
     /// Another process grew the map: adopt its size.
     private func adoptResizedMap() throws(ConveyorError) {
+        waitForUnlockedReads()
         let code = mdb_env_set_mapsize(handle, 0)
         guard code == MDB_SUCCESS else {
             throw LMDBError(code: code, operation: "mdb_env_set_mapsize").storageError(path: path, action: "resize")
@@ -243,8 +296,3 @@ final class LMDBEnvironment {
         do throws(LMDBError) { try body() } catch { throw error.storageError(path: path, action: action) }
     }
 }
-
-// Every use is under `LMDBStore.core`'s lock; being Sendable lets code running under that lock
-// pass the environment along with values of the caller (a claim's filter) without the compiler
-// tying the lock's state to the caller's region.
-extension LMDBEnvironment: @unchecked Sendable {}

@@ -26,6 +26,12 @@ extension LMDBStore {
         /// Called by a group commit right before it syncs its commit-log record, without the
         /// store's lock; tests hold the sync there, or throw to play a failed sync.
         package var beforeCommitLogSync: (@Sendable () throws(ConveyorError) -> Void)?
+        /// Called by a page read that reads the database without the store's lock (see
+        /// ``LMDBStore/messages(in:after:limit:)``), in its read transaction before it reads;
+        /// tests hold the read there.
+        package var duringUnlockedRead: (@Sendable () -> Void)?
+        /// Called when growing the map or closing starts waiting for such reads to end.
+        package var onWaitForUnlockedReads: (@Sendable () -> Void)?
 
         /// Creates options.
         /// - Parameters:

@@ -22,11 +22,18 @@ extension LMDBStore {
 
     /// Reads up to `limit` references of one destination above `sequence`, in key (sequence) order,
     /// with their bodies, in one read transaction.
+    /// - Parameters:
+    ///   - unlocked: Whether the caller runs it without the store's lock, having called
+    ///     ``LMDBEnvironment/beginUnlockedRead()``; the read then returns `nil` instead of adopting
+    ///     a map another process grew.
+    ///   - whileReading: Called in the transaction before it reads (a test hook).
     static func readPage(
-        _ environment: LMDBEnvironment, destination: UInt64, after sequence: UInt64, limit: Int
-    ) throws(ConveyorError) -> [RecoveredMessage] {
+        _ environment: LMDBEnvironment, destination: UInt64, after sequence: UInt64, limit: Int, unlocked: Bool = false,
+        whileReading: (@Sendable () -> Void)? = nil
+    ) throws(ConveyorError) -> [RecoveredMessage]? {
         let databases = environment.databases
-        return try environment.read { (transaction) throws(any Error) -> [RecoveredMessage] in
+        let read = { (transaction: LMDBTransaction) throws(any Error) -> [RecoveredMessage] in
+            whileReading?()
             var page: [RecoveredMessage] = []
             page.reserveCapacity(min(limit, 4096))
             guard limit > 0, sequence < .max else { return page }
@@ -47,6 +54,7 @@ extension LMDBStore {
             }
             return page
         }
+        return unlocked ? try environment.readUnlocked(read) : try environment.read(read)
     }
 }
 

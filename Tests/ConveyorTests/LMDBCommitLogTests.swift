@@ -76,6 +76,123 @@ struct LMDBCommitLogTests {
         #expect(try store.messages(in: orders, after: 0, limit: 10).map(\.sequence) == [2])
     }
 
+    /// A store whose page reads can be held inside their read transaction, outside the store's lock.
+    final class HeldReads: Sendable {
+        let holding = Mutex(false)
+        let reading = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+
+        func options(_ base: LMDBStore.Options = LMDBStore.Options()) -> LMDBStore.Options {
+            var options = base
+            options.duringUnlockedRead = { [self] in
+                guard holding.withLock({ held in defer { held = false }; return held }) else { return }
+                reading.signal()
+                release.wait()
+            }
+            return options
+        }
+
+        /// Starts a read of `queue` on a thread of its own that stops in its transaction; returns
+        /// once it is there.
+        func startHeldRead(of queue: StoreQueueKey, in store: LMDBStore) -> OnThread<[UInt64]> {
+            holding.withLock { $0 = true }
+            let read = OnThread { try store.messages(in: queue, after: 0, limit: 100).map(\.sequence) }
+            #expect(reading.wait(timeout: .now() + 5) == .success, "the read reached its transaction")
+            return read
+        }
+    }
+
+    /// Work run on a thread of its own (blocking work must not take the test's cooperative threads).
+    final class OnThread<Value: Sendable>: Sendable {
+        private let result = Mutex<Result<Value, any Error>?>(nil)
+        private let done = DispatchSemaphore(value: 0)
+
+        init(_ work: @escaping @Sendable () throws -> Value) {
+            Thread.detachNewThread { [self] in
+                let outcome = Result { try work() }
+                result.withLock { $0 = outcome }
+                done.signal()
+            }
+        }
+
+        /// Waits (at most `seconds`) for the work to finish; `nil` if it has not.
+        func value(within seconds: Int = 5) throws -> Value? {
+            guard done.wait(timeout: .now() + .seconds(seconds)) == .success else { return nil }
+            done.signal()
+            return try result.withLock { $0 }?.get()
+        }
+    }
+
+    @Test
+    func aCommitGoesOnWhileAPageIsReadAndTheReadMergesWhatItCommitted() throws {
+        let reads = HeldReads()
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url, options: reads.options())
+        _ = try store.open()
+        defer { store.close() }
+        try store.commit(add(1...1))
+        try store.commit(add(2...10))
+        let read = reads.startHeldRead(of: orders, in: store)
+        // The read holds no lock: commits go on (they would wait for the read before).
+        let (eleven, two) = (add(11...11), StoreBatch([.remove(sequence: 2, from: orders)]))
+        let committed = OnThread {
+            try store.commit(eleven)
+            try store.commit(two)
+        }
+        #expect(try committed.value() != nil, "the commits finished while the read was held")
+        reads.release.signal()
+        // The database part was read before the commits; their changes are merged in.
+        #expect(try read.value() == [1] + Array(3...11))
+    }
+
+    @Test
+    func aPageReadThatACheckpointOvertookIsReadAgainUnderTheLock() throws {
+        let reads = HeldReads()
+        let directory = SharedTemporaryDirectory()
+        let store = LMDBStore(directory: directory.url, options: reads.options())
+        _ = try store.open()
+        defer { store.close() }
+        try store.commit(add(1...1))
+        try store.commit(add(2...10))
+        let read = reads.startHeldRead(of: orders, in: store)
+        // The read's snapshot holds message 1 only; the checkpoint moves 2...10 from the pending
+        // changes into the database. Merged with the pending changes left (none), the snapshot
+        // would lose them.
+        try store.checkpointForTesting()
+        #expect(store.commitLogStateForTesting().pendingIsEmpty)
+        reads.release.signal()
+        #expect(try read.value() == Array(1...10))
+    }
+
+    @Test
+    func theMapGrowsOnlyOnceAPageReadWithoutTheLockHasEnded() throws {
+        let reads = HeldReads()
+        let directory = SharedTemporaryDirectory()
+        let growthWaits = DispatchSemaphore(value: 0)
+        var options = LMDBStore.Options(initialMapSize: 256 << 10)
+        options.onWaitForUnlockedReads = { growthWaits.signal() }
+        let store = LMDBStore(directory: directory.url, options: reads.options(options))
+        _ = try store.open()
+        defer { store.close() }
+        try store.commit(add(1...1))
+        let read = reads.startHeldRead(of: orders, in: store)
+        // 512 KiB of bodies do not fit the 256 KiB map: the checkpoint that writes them into the
+        // database grows the map, which LMDB allows only while no transaction of the process is
+        // active, so it waits for the read.
+        let big = Message(body: .bytes(Data(repeating: 7, count: 64 << 10)))
+        let orders = orders
+        let commit = OnThread {
+            try store.commit(StoreBatch((2...9).map { .add(StoredMessage(sequence: $0, message: big, targets: [orders])) }))
+            try store.checkpointForTesting()
+        }
+        #expect(growthWaits.wait(timeout: .now() + 5) == .success, "the growth waits for the read")
+        reads.release.signal()
+        #expect(try commit.value() != nil)
+        // The read ended after the checkpoint (its snapshot older than it): it read again.
+        #expect(try read.value() == Array(1...9))
+        #expect(try sequencesAndCounts(store).keys.sorted() == Array(1...9))
+    }
+
     @Test
     func aFailedSyncStopsTheStoreAndTheNextOpenHasOnlyTheCommitsBeforeIt() throws {
         let directory = SharedTemporaryDirectory()
