@@ -66,7 +66,7 @@ public final class LMDBStore: MessageStore {
     }
 
     /// The environment and what commits need. Every transaction of the main environment runs under
-    /// this lock, except the read transactions of a single-process store's page reads (see
+    /// this lock, except the read transactions of page reads in a store that logs its commits (see
     /// ``readWithoutTheLock(in:after:limit:)``).
     let core = Mutex(Core())
     private let group: GroupCommit<EncodedBatch>
@@ -245,12 +245,14 @@ public final class LMDBStore: MessageStore {
     /// delivery count recorded by ``recordDeliveries(_:)`` and not yet written into the database
     /// (see ``logsDeliveries``) counts if it is higher than the stored one.
     ///
-    /// A single-process store reads the database without its lock, which commits need: a queue
-    /// refilling its window (1,000 messages, ~0.9 ms here) while its consumer commits no longer
-    /// holds the commit up (see ``readWithoutTheLock(in:after:limit:)``).
+    /// A store that logs its commits (``logsCommits``) reads the database without its lock, which
+    /// commits need: a queue refilling its window (1,000 messages, ~0.9 ms here) while its consumer
+    /// commits no longer holds the commit up (see ``readWithoutTheLock(in:after:limit:)``). In the
+    /// other modes every commit is a database write, which would send most such reads back to
+    /// read again under the lock.
     /// - Throws: ``ConveyorError/Code/storage`` if the store is closed or a body cannot be read.
     public func messages(in queue: StoreQueueKey, after sequence: UInt64, limit: Int) throws(ConveyorError) -> [RecoveredMessage] {
-        if options.sharing == .singleProcess, let page = try readWithoutTheLock(in: queue, after: sequence, limit: limit) {
+        if logsCommits, let page = try readWithoutTheLock(in: queue, after: sequence, limit: limit) {
             return page
         }
         return try core.withLock { (core) throws(ConveyorError) -> [RecoveredMessage] in
