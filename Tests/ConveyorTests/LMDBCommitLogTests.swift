@@ -126,11 +126,8 @@ struct LMDBCommitLogTests {
     @Test
     func aCommitGoesOnWhileAPageIsReadAndTheReadMergesWhatItCommitted() throws {
         let reads = HeldReads()
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url, options: reads.options())
-        _ = try store.open()
+        let (_, store) = try openStoreHoldingMessage1(options: reads.options())
         defer { store.close() }
-        try store.commit(add(1...1))
         try store.commit(add(2...10))
         let read = reads.startHeldRead(of: orders, in: store)
         // The read holds no lock: commits go on (they would wait for the read before).
@@ -148,11 +145,8 @@ struct LMDBCommitLogTests {
     @Test
     func aPageReadThatACheckpointOvertookIsReadAgainUnderTheLock() throws {
         let reads = HeldReads()
-        let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url, options: reads.options())
-        _ = try store.open()
+        let (_, store) = try openStoreHoldingMessage1(options: reads.options())
         defer { store.close() }
-        try store.commit(add(1...1))
         try store.commit(add(2...10))
         let read = reads.startHeldRead(of: orders, in: store)
         // The read's snapshot holds message 1 only; the checkpoint moves 2...10 from the pending
@@ -167,14 +161,11 @@ struct LMDBCommitLogTests {
     @Test
     func theMapGrowsOnlyOnceAPageReadWithoutTheLockHasEnded() throws {
         let reads = HeldReads()
-        let directory = SharedTemporaryDirectory()
         let growthWaits = DispatchSemaphore(value: 0)
         var options = LMDBStore.Options(initialMapSize: 256 << 10)
         options.onWaitForUnlockedReads = { growthWaits.signal() }
-        let store = LMDBStore(directory: directory.url, options: reads.options(options))
-        _ = try store.open()
+        let (_, store) = try openStoreHoldingMessage1(options: reads.options(options))
         defer { store.close() }
-        try store.commit(add(1...1))
         let read = reads.startHeldRead(of: orders, in: store)
         // 512 KiB of bodies do not fit the 256 KiB map: the checkpoint that writes them into the
         // database grows the map, which LMDB allows only while no transaction of the process is
@@ -479,9 +470,9 @@ struct LMDBCommitLogTests {
     /// A new directory with an open store (in `.sync` mode) holding message 1 in `orders`: that
     /// first commit to the queue gave it a destination ID (a direct LMDB write), so the next
     /// commits go to the commit log.
-    func openStoreHoldingMessage1() throws -> (SharedTemporaryDirectory, LMDBStore) {
+    func openStoreHoldingMessage1(options: LMDBStore.Options = LMDBStore.Options()) throws -> (SharedTemporaryDirectory, LMDBStore) {
         let directory = SharedTemporaryDirectory()
-        let store = LMDBStore(directory: directory.url)
+        let store = LMDBStore(directory: directory.url, options: options)
         _ = try store.open()
         try store.commit(add(1...1))
         return (directory, store)
